@@ -1,0 +1,63 @@
+/* cpu_ops.h: the CPU backend's op implementations, one file per family:
+ *   cpu_backend.c  memory, weights, the op table
+ *   cpu_dense.c    linear/matmul/embedding, norms, element-wise ops, pooling, transpose
+ *   cpu_attn.c     rotary embedding + KV cache append, attention
+ *   cpu_sample.c   CFG, top-k/top-p, sampling, Gumbel soft embedding
+ *   cpu_image.c    conv2d, upsampling, bicubic/area resizing, GroupNorm
+ *   cpu_diffusion.c  the IDDPM step
+ * Kernels use OpenMP across be->n_threads and OpenBLAS for matrix products. */
+#ifndef HART_CPU_OPS_H
+#define HART_CPU_OPS_H
+
+#include "../backend.h"
+
+hart_status cpu_linear(hart_backend *be, float *y, const float *x, const hart_bw *w,
+                       const hart_bw *b, int64_t M, int64_t N, int64_t K, float beta);
+hart_status cpu_matmul_w(hart_backend *be, float *y, const float *x, const hart_bw *w, int64_t M,
+                         int64_t N, int64_t K);
+hart_status cpu_embed_rows(hart_backend *be, float *y, const hart_bw *table, const int32_t *idx,
+                           int64_t n, int64_t C);
+hart_status cpu_rmsnorm(hart_backend *be, float *y, const float *x, const hart_bw *w,
+                        int64_t rows, int64_t C, float eps);
+hart_status cpu_layernorm(hart_backend *be, float *y, const float *x, const hart_bw *w,
+                          const hart_bw *b, int64_t rows, int64_t C, float eps);
+hart_status cpu_silu(hart_backend *be, float *y, const float *x, int64_t n);
+hart_status cpu_silu_mul(hart_backend *be, float *y, const float *a, const float *b, int64_t n);
+hart_status cpu_axpby(hart_backend *be, float *y, float alpha, const float *a, float beta,
+                      const float *b, int64_t n);
+hart_status cpu_add_row(hart_backend *be, float *y, const float *x, const float *v, int64_t rows,
+                        int64_t C);
+hart_status cpu_modulate(hart_backend *be, float *y, const float *x, const float *scale,
+                         const float *shift, int64_t rows, int64_t C, int64_t rows_per_group,
+                         int64_t ld);
+hart_status cpu_gated_add(hart_backend *be, float *y, const float *gate, const float *x,
+                          int64_t rows, int64_t C, int64_t rows_per_group, int64_t ld);
+hart_status cpu_pool_max(hart_backend *be, float *y, const float *x, int64_t G, int64_t n,
+                         int64_t C);
+hart_status cpu_pool_mean_masked(hart_backend *be, float *y, const float *x, const float *mask,
+                                 int64_t G, int64_t n, int64_t C);
+hart_status cpu_transpose(hart_backend *be, float *y, const float *x, int64_t batch, int64_t rows,
+                          int64_t cols);
+
+hart_status cpu_rope_append(hart_backend *be, const hart_rope_args *a);
+hart_status cpu_attention(hart_backend *be, float *o, const float *q, const float *k_cache,
+                          const float *v_cache, int64_t G, int64_t H, int64_t n, int64_t L,
+                          int64_t Lmax, int64_t hd, float scale);
+
+hart_status cpu_sample(hart_backend *be, const hart_sample_args *a);
+hart_status cpu_ddpm_step(hart_backend *be, const hart_ddpm_args *a);
+
+hart_status cpu_groupnorm(hart_backend *be, float *y, const float *x, const hart_bw *w,
+                          const hart_bw *b, int64_t N, int64_t C, int64_t HW, int groups,
+                          float eps, int silu);
+hart_status cpu_conv2d(hart_backend *be, float *y, const float *x, const hart_bw *w,
+                       const hart_bw *b, int64_t N, int64_t Cin, int64_t H, int64_t W,
+                       int64_t Cout, int k);
+hart_status cpu_upsample2x(hart_backend *be, float *y, const float *x, int64_t NC, int64_t H,
+                           int64_t W);
+hart_status cpu_resize_bicubic(hart_backend *be, float *y, const float *x, int64_t NC,
+                               int64_t hin, int64_t win, int64_t hout, int64_t wout);
+hart_status cpu_resize_area(hart_backend *be, float *y, const float *x, int64_t NC, int64_t hin,
+                            int64_t win, int64_t hout, int64_t wout);
+
+#endif
