@@ -1,0 +1,32 @@
+/* vae.h: the hybrid tokenizer's generation-time parts: the codebook, the phi convolutions of the
+ * residual quantizer, and the decoder (post_quant_conv + taming-style decoder). Weights come from
+ * tokenizer/ (keys "vae.*"); encoder weights are ignored. */
+#ifndef HART_VAE_H
+#define HART_VAE_H
+
+#include "backend.h"
+#include "config.h"
+
+typedef struct hart_vae hart_vae;
+
+/* Checks every needed tensor's name and shape against cfg and uploads it. */
+hart_status hart_vae_load(hart_backend *be, const hart_tensor_set *tok, const hart_vae_config *cfg,
+                          hart_vae **out, hart_error *err);
+void hart_vae_free(hart_vae *vae);
+
+/* The codebook [V, Cv] (vae.quantize.embedding.weight). */
+const hart_bw *hart_vae_codebook(const hart_vae *vae);
+
+/* y = (1 - q)*x + q*(conv3x3_phi[j](x) + bias), q = |quant_resi| (0.5): the phi blend for a latent
+ * x [B, Cv, S, S]. y may not alias x. */
+hart_status hart_vae_phi(hart_vae *vae, int j, float *y, const float *x, int64_t B, int64_t S);
+
+/* Decodes fhat [B, Cv, S, S] (backend memory) to img [B, 3, 16S... ] i.e. [B, 3, S*f, S*f] with
+ * f = 2^(n_ch_mult-1), clamped to [-1, 1]. Works at any latent size S (previews decode small
+ * latents). Scratch memory is allocated per call and freed before returning. */
+hart_status hart_vae_decode(hart_vae *vae, float *img, const float *fhat, int64_t B, int64_t S);
+
+/* Upscale factor of the decoder (16 for the release). */
+int hart_vae_upscale(const hart_vae *vae);
+
+#endif
