@@ -199,6 +199,11 @@ typedef struct {
   /* PyTorch area (adaptive average pooling). */
   hart_status (*resize_area)(hart_backend *be, float *y, const float *x, int64_t NC, int64_t hin,
                              int64_t win, int64_t hout, int64_t wout);
+
+  /* ---- optional queries (may be NULL: check before calling) ---- */
+  /* Device memory in bytes: in use now, the peak observed since creation, and the total. The CPU
+   * backend leaves this NULL (use the process's peak RSS instead). */
+  hart_status (*mem_stats)(hart_backend *be, size_t *used, size_t *peak, size_t *total);
 } hart_backend_ops;
 
 struct hart_backend {
