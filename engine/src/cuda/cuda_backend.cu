@@ -15,9 +15,25 @@
 #include "cuda_common.h"
 #include "cuda_entry.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The module's own copy of the engine's hart_fail (error.c): the module is dlopen'ed by
+ * executables that link libhart statically and do not export its symbols. Hidden visibility keeps
+ * it private to the module. */
+extern "C" hart_status hart_fail(hart_error *err, hart_status code, const char *fmt, ...)
+{
+  va_list ap;
+  if (err == NULL)
+    return code;
+  err->code = code;
+  va_start(ap, fmt);
+  vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+  va_end(ap);
+  return code;
+}
 
 hart_status cu_fail(hart_backend *be, cudaError_t e, const char *what)
 {

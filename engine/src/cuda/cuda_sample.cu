@@ -160,7 +160,7 @@ static __global__ void __launch_bounds__(SAMPLE_THREADS) k_sample(sample_dev a)
   float m, s, best_v;
 
   for (int64_t v = threadIdx.x; v < V; v += blockDim.x) {
-    g[v] = (1.0f + a.t) * lc[v] - a.t * lu[v];
+    g[v] = __fsub_rn(__fmul_rn(1.0f + a.t, lc[v]), __fmul_rn(a.t, lu[v])); /* no FMA: as the CPU */
     keep[v] = 0;
   }
   __syncthreads();
