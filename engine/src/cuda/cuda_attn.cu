@@ -163,10 +163,8 @@ static __global__ void k_attn_ref(float *o, const float *q, const float *kc, con
 
 /* ---- attention: flash kernel (WMMA fp16, fp32 accumulation) ---- */
 
-#define FA_BQ 64
-#define FA_WARPS 4
-
-template <int HD> struct fa_cfg {
+/* BQ queries per block (16 per warp); BK keys per tile. */
+template <int HD, int BQ> struct fa_cfg {
   static constexpr int BK = HD >= 128 ? 32 : 64;
   static constexpr int LDH = HD + 8;  /* fp16 rows of Q, K, V */
   static constexpr int LDS = BK + 4;  /* fp32 scores */
@@ -177,12 +175,12 @@ template <int HD> struct fa_cfg {
     return (b + 127) & ~(size_t)127;
   }
   static constexpr size_t OFF_Q = 0;
-  static constexpr size_t OFF_K = OFF_Q + al(sizeof(__half) * FA_BQ * LDH);
+  static constexpr size_t OFF_K = OFF_Q + al(sizeof(__half) * BQ * LDH);
   static constexpr size_t OFF_V = OFF_K + al(sizeof(__half) * BK * LDH);
   static constexpr size_t OFF_S = OFF_V + al(sizeof(__half) * BK * LDH);
-  static constexpr size_t OFF_P = OFF_S + al(sizeof(float) * FA_BQ * LDS);
-  static constexpr size_t OFF_O = OFF_P + al(sizeof(__half) * FA_BQ * LDP);
-  static constexpr size_t SMEM = OFF_O + al(sizeof(float) * FA_BQ * LDO);
+  static constexpr size_t OFF_P = OFF_S + al(sizeof(float) * BQ * LDS);
+  static constexpr size_t OFF_O = OFF_P + al(sizeof(__half) * BQ * LDP);
+  static constexpr size_t SMEM = OFF_O + al(sizeof(float) * BQ * LDO);
 };
 
 /* Loads rows [r0, r0+nr) of a [*, HD] fp32 matrix into fp16 shared rows (zeros past `valid`). */
@@ -203,12 +201,12 @@ static __device__ void load_rows_half(__half *dst, int ld, const float *src, int
   }
 }
 
-template <int HD>
-static __global__ void __launch_bounds__(FA_WARPS * 32)
+template <int HD, int BQ>
+static __global__ void __launch_bounds__(BQ * 2)
     k_attn_flash(float *o, const float *q, const float *kc, const float *vc, int64_t H, int64_t n,
                  int64_t L, int64_t Lmax, float scale)
 {
-  typedef fa_cfg<HD> C;
+  typedef fa_cfg<HD, BQ> C;
   constexpr int BK = C::BK;
   extern __shared__ __align__(128) unsigned char smem[];
   __half *Qs = (__half *)(smem + C::OFF_Q);
@@ -219,14 +217,14 @@ static __global__ void __launch_bounds__(FA_WARPS * 32)
   float *Os = (float *)(smem + C::OFF_O);
   int wid = threadIdx.x >> 5, lane = threadIdx.x & 31;
   int64_t gh = blockIdx.y, g = gh / H, h = gh % H;
-  int64_t t0 = (int64_t)blockIdx.x * FA_BQ;
+  int64_t t0 = (int64_t)blockIdx.x * BQ;
   const float *kb = kc + gh * Lmax * HD, *vb = vc + gh * Lmax * HD;
   /* Softmax bookkeeping: lanes 2r and 2r+1 own row r of the warp's 16, half the columns each. */
   int row = wid * 16 + (lane >> 1), half = lane & 1;
   float m = -INFINITY, l = 0.0f;
 
-  load_rows_half<HD>(Qs, C::LDH, q + gh * n * HD, t0, FA_BQ, n);
-  for (int i = threadIdx.x; i < FA_BQ * C::LDO; i += blockDim.x)
+  load_rows_half<HD>(Qs, C::LDH, q + gh * n * HD, t0, BQ, n);
+  for (int i = threadIdx.x; i < BQ * C::LDO; i += blockDim.x)
     Os[i] = 0.0f;
 
   for (int64_t j0 = 0; j0 < L; j0 += BK) {
@@ -309,27 +307,42 @@ static __global__ void __launch_bounds__(FA_WARPS * 32)
   }
 }
 
-template <int HD>
-static int flash_launch(hart_backend *be, hart_status *st, float *o, const float *q,
-                        const float *kc, const float *vc, int64_t G, int64_t H, int64_t n,
-                        int64_t L, int64_t Lmax, float scale)
+template <int HD, int BQ>
+static int flash_launch_bq(hart_backend *be, hart_status *st, float *o, const float *q,
+                           const float *kc, const float *vc, int64_t G, int64_t H, int64_t n,
+                           int64_t L, int64_t Lmax, float scale)
 {
   cu_priv *p = cu_p(be);
-  size_t smem = fa_cfg<HD>::SMEM;
-  dim3 grid((unsigned)((n + FA_BQ - 1) / FA_BQ), (unsigned)(G * H));
+  size_t smem = fa_cfg<HD, BQ>::SMEM;
+  dim3 grid((unsigned)((n + BQ - 1) / BQ), (unsigned)(G * H));
   cudaError_t e;
 
-  if (smem > p->smem_optin || G * H > 65535)
-    return 0; /* not applicable: the caller falls back to the reference kernel */
-  e = cudaFuncSetAttribute(k_attn_flash<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+  if (smem > p->smem_optin)
+    return 0;
+  e = cudaFuncSetAttribute(k_attn_flash<HD, BQ>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                            (int)smem);
   if (e != cudaSuccess) {
     *st = cu_fail(be, e, "cudaFuncSetAttribute(k_attn_flash)");
     return 1;
   }
-  k_attn_flash<HD><<<grid, FA_WARPS * 32, smem, p->stream>>>(o, q, kc, vc, H, n, L, Lmax, scale);
+  k_attn_flash<HD, BQ><<<grid, BQ * 2, smem, p->stream>>>(o, q, kc, vc, H, n, L, Lmax, scale);
   *st = cu_check_launch(be, "k_attn_flash");
   return 1;
+}
+
+/* 128 queries per block halve the K/V tile traffic when there are many queries and the shared
+ * memory allows it (sm_80/sm_90); 64 otherwise. Returns 0 when the flash kernel does not apply
+ * (the caller then uses the reference kernel). */
+template <int HD>
+static int flash_launch(hart_backend *be, hart_status *st, float *o, const float *q,
+                        const float *kc, const float *vc, int64_t G, int64_t H, int64_t n,
+                        int64_t L, int64_t Lmax, float scale)
+{
+  if (G * H > 65535 || ((uintptr_t)o | (uintptr_t)q | (uintptr_t)kc | (uintptr_t)vc) % 16 != 0)
+    return 0;
+  if (n > 64 && flash_launch_bq<HD, 128>(be, st, o, q, kc, vc, G, H, n, L, Lmax, scale))
+    return 1;
+  return flash_launch_bq<HD, 64>(be, st, o, q, kc, vc, G, H, n, L, Lmax, scale);
 }
 
 static int use_ref_attention(void)

@@ -255,7 +255,9 @@ static __global__ void k_bicubic(float *y, const float *x, int64_t NC, int64_t h
   GRID_STRIDE(i, NC * hout * wout)
   {
     int64_t ox = i % wout, oy = (i / wout) % hout, nc = i / (hout * wout);
-    float sy = sh * ((float)oy + 0.5f) - 0.5f, sx = sw * ((float)ox + 0.5f) - 0.5f;
+    /* No FMA contraction: the source coordinate must floor exactly as on the CPU. */
+    float sy = __fsub_rn(__fmul_rn(sh, (float)oy + 0.5f), 0.5f);
+    float sx = __fsub_rn(__fmul_rn(sw, (float)ox + 0.5f), 0.5f);
     float fy = floorf(sy), fx = floorf(sx);
     int64_t iy = (int64_t)fy, ix = (int64_t)fx;
     float wy[4], wx[4], out = 0.0f;
