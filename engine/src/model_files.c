@@ -13,7 +13,8 @@
 #include <unistd.h>
 
 static const char *const weight_names[] = {
-  HART_WEIGHTS_EMA_ST, HART_WEIGHTS_EMA_BIN, HART_WEIGHTS_INDEX, HART_WEIGHTS_ST, HART_WEIGHTS_BIN,
+  HART_WEIGHTS_EMA_ST, HART_WEIGHTS_EMA_BIN, HART_WEIGHTS_INDEX,
+  HART_WEIGHTS_ST,     HART_WEIGHTS_BIN_ST,  HART_WEIGHTS_BIN,
 };
 
 hart_status hart_file_sniff(const char *path, hart_file_kind *kind, hart_error *err)
@@ -109,8 +110,9 @@ char *hart_model_weights_path(const char *dir, hart_error *err)
     }
     g_free(p);
   }
-  hart_fail(err, HART_ERR_IO, "%s: no weights found (looked for %s, %s, %s, %s, %s)", dir,
-            weight_names[0], weight_names[1], weight_names[2], weight_names[3], weight_names[4]);
+  hart_fail(err, HART_ERR_IO, "%s: no weights found (looked for %s, %s, %s, %s, %s, %s)", dir,
+            weight_names[0], weight_names[1], weight_names[2], weight_names[3], weight_names[4],
+            weight_names[5]);
   return NULL;
 }
 

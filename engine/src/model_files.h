@@ -11,11 +11,13 @@
 #define HART_WEIGHTS_EMA_BIN "ema_model.bin"
 #define HART_WEIGHTS_INDEX "model.safetensors.index.json"
 #define HART_WEIGHTS_ST "model.safetensors"
+#define HART_WEIGHTS_BIN_ST "pytorch_model.safetensors" /* what hart convert makes of: */
 #define HART_WEIGHTS_BIN "pytorch_model.bin"
 
 /* Opens the weights of a model part folder, picking the first present of ema_model.safetensors,
  * ema_model.bin, model.safetensors.index.json (sharded: every shard opened, the index maps each
- * name to its shard), model.safetensors, pytorch_model.bin. (*out)->origin names the chosen
+ * name to its shard), model.safetensors, pytorch_model.safetensors (hart convert's name for a
+ * converted pytorch_model.bin), pytorch_model.bin. (*out)->origin names the chosen
  * file. HART_ERR_IO when none is present. */
 hart_status hart_tensor_set_open_dir(const char *dir, hart_tensor_set **out, hart_error *err);
 
