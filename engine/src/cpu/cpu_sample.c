@@ -89,11 +89,11 @@ typedef struct {
 } row_scratch;
 
 /* Builds the kept set of one row; returns the number kept (ids ascending in s->kept). */
-static int64_t filter_row(const hart_sample_args *a, int64_t r, row_scratch *s)
+static int64_t filter_row(const hart_sample_args *a, int64_t r, row_scratch *s, int own)
 {
   int64_t V = a->V, nk = 0;
 
-  if (a->replay_keep) {
+  if (a->replay_keep && !own) {
     memset(s->keep, 0, (size_t)V);
     for (int64_t j = 0; j < a->replay_K; j++) {
       int64_t v = a->replay_keep[r * a->replay_K + j];
@@ -109,7 +109,7 @@ static int64_t filter_row(const hart_sample_args *a, int64_t r, row_scratch *s)
   } else {
     memset(s->keep, 1, (size_t)V);
   }
-  if (!a->replay_keep && a->top_p > 0.0f)
+  if ((own || !a->replay_keep) && a->top_p > 0.0f)
     apply_top_p(s->g, s->keep, s->order, V, a->top_p);
   for (int64_t v = 0; v < V; v++)
     if (s->keep[v])
@@ -208,19 +208,21 @@ hart_status cpu_sample(hart_backend *be, const hart_sample_args *a)
         /* CFG in fp32, as torch multiplies an fp32 tensor by a Python scalar. */
         for (int64_t v = 0; v < V; v++)
           s.g[v] = tc * lc[v] - tu * lu[v];
-        nk = filter_row(a, r, &s);
-        if (nk == 0) {
-#pragma omp atomic write
-          failed = 2;
-          continue;
-        }
         if (a->keep_idx_host) {
+          /* the dump reports the engine's own kept set, also when replaying another one */
           int64_t K = a->top_k > 0 ? a->top_k : V;
+          nk = filter_row(a, r, &s, 1);
           for (int64_t j = 0; j < K; j++) {
             a->keep_idx_host[r * K + j] = j < nk ? s.kept[j] : -1;
             if (a->keep_logit_host)
               a->keep_logit_host[r * K + j] = j < nk ? s.g[s.kept[j]] : -INFINITY;
           }
+        }
+        nk = filter_row(a, r, &s, 0);
+        if (nk == 0) {
+#pragma omp atomic write
+          failed = 2;
+          continue;
         }
         if (a->replay_idx) {
           idx = (int32_t)a->replay_idx[r];
