@@ -307,6 +307,21 @@ void hart_gen_free(hart_gen *g)
   free(g);
 }
 
+static hart_status tr(hart_gen *g, float *y, const float *x, int64_t rows, int64_t cols);
+
+hart_status hart_gen_latent_with(hart_gen *g, float *out, const float *x)
+{
+  hart_backend *be = g->be;
+  int64_t N = g->B * g->P * g->P, Cv = g->Cv;
+  hart_status st;
+  /* g->tok is free during the diffusion (the condition was built before it started) */
+  TRY(be->ops->axpby(be, g->tok, 1.0f, g->h, HART_DIFFUSION_VAE_SCALE, x, N * Cv));
+  TRY(tr(g, out, g->tok, g->P * g->P, Cv));
+  TRY(be->ops->axpby(be, out, 1.0f, out, 1.0f, g->fhat, N * Cv));
+out:
+  return st;
+}
+
 /* ---------------------------------------------------------------- run ---- */
 
 static hart_status dump_dev(hart_gen *g, const hart_gen_request *r, const char *name,

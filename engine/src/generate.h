@@ -85,6 +85,10 @@ int64_t hart_gen_batch(const hart_gen *g);
 /* The f_hat buffer [B, Cv, P, P] during a run (for previews of diffusion steps). */
 const float *hart_gen_fhat(const hart_gen *g);
 
+/* During the diffusion steps: the latent the image would have with diffusion state x [B*P*P, Cv]
+ * as the final sample: out [B, Cv, P, P] = f_hat + (h_tokens + 0.6 x) (for previews). */
+hart_status hart_gen_latent_with(hart_gen *g, float *out, const float *x);
+
 hart_status hart_gen_run(hart_gen *g, const hart_gen_request *r, hart_gen_times *times,
                          hart_error *err);
 
