@@ -68,7 +68,9 @@ typedef struct {
  * streams (stage, 0) for E and (stage, 1) for E2; or replay arrays (host memory): replay_idx
  * [B*n], replay_keep [B*n, replay_K] ascending vocab ids (replaces top-k), replay_gumbel
  * [B*n, replay_K] at those ids. Optional host outputs for dumps: keep_idx_host/keep_logit_host
- * [B*n, K] (K = number kept per row, = top_k without top_p), idx_host [B*n]. */
+ * [B*n, K] (K = top_k columns; rows with fewer kept entries are padded with -1 / -inf) hold
+ * the engine's OWN top-k/top-p set and its mixed logits, also when replay_keep is used for
+ * sampling (so that a test can compare the two sets); idx_host [B*n]. */
 typedef struct {
   const float *logits;
   int64_t B, n, V, Cv;
