@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "prompt.h"
+#include "tokenizer_private.h"
 #include "tokenizer.h"
 
 static hart_tokenizer *tok; /* loaded once: loading is the slow part */
@@ -207,6 +208,37 @@ static void test_empty_and_nul(void)
   free(back);
 }
 
+/* The regex split of text must end its pieces at the given offsets. */
+static void assert_split(const char *text, const size_t *want, int n_want)
+{
+  size_t ends[16];
+  int n = hart_tokenizer_split(tok, text, strlen(text), ends, G_N_ELEMENTS(ends));
+
+  g_assert_cmpint(n, ==, n_want);
+  for (int i = 0; i < n; i++)
+    g_assert_cmpuint(ends[i], ==, want[i]);
+}
+
+/* \s follows Unicode White_Space as Oniguruma (the reference's regex engine) does: U+0085 is
+ * white space, U+180E is not (PCRE2's own \s has U+180E). With the Qwen2 regex,
+ * "a" MVS MVS "b" splits as "a" | MVS MVS | "b" ([^\s\p{L}\p{N}]+), where PCRE2's \s would give
+ * "a" | MVS | MVS "b"; "a" NEL NEL "b" splits as "a" | NEL | NEL "b" (\s+(?!\S)). */
+static void test_unicode_white_space(void)
+{
+  static const size_t mvs[] = { 1, 7, 8 }, nel[] = { 1, 3, 6 }, mixed[] = { 1, 3, 9, 10, 14 };
+
+  if (!need_tokenizer())
+    return;
+  assert_split("a\xe1\xa0\x8e\xe1\xa0\x8e"
+               "b",
+               mvs, G_N_ELEMENTS(mvs));
+  assert_split("a\xc2\x85\xc2\x85"
+               "b",
+               nel, G_N_ELEMENTS(nel));
+  /* "I" | "'m" | " going" | "1" | " ..\n" */
+  assert_split("I'm going1 ..\n", mixed, G_N_ELEMENTS(mixed));
+}
+
 /* Megabyte prompts: bounded time, and stopping early keeps exactly the full encoding's prefix. */
 static void check_long(const char *what, const char *text, size_t len)
 {
@@ -348,6 +380,7 @@ int main(int argc, char **argv)
   g_test_add_func("/tokenizer/speed", test_speed);
   g_test_add_func("/tokenizer/invalid-utf8", test_invalid_utf8);
   g_test_add_func("/tokenizer/empty-and-nul", test_empty_and_nul);
+  g_test_add_func("/tokenizer/unicode-white-space", test_unicode_white_space);
   g_test_add_func("/tokenizer/megabyte-prompts", test_megabyte_prompts);
   g_test_add_func("/tokenizer/bad-tokenizer-json", test_bad_tokenizer_json);
   rc = g_test_run();

@@ -14,6 +14,8 @@ typedef struct {
   size_t syms_cap;
   pcre2_match_data *md;
   hart_error *err;
+  const char *base; /* hart_tokenizer_split: piece ends are recorded relative to base */
+  size_t *ends, n_ends, max_ends;
 } enc_state;
 
 /* Returns 1 once enough ids exist (encoding can stop), -1 on failure, 0 to go on. */
@@ -73,8 +75,8 @@ static int regex_error(enc_state *s, int rc)
 }
 
 /* Splits a normalised segment with the regex ("Isolated": matches and the gaps between them are
- * pieces) and encodes each piece. */
-static int pre_tokenize(enc_state *s, const char *p, size_t len)
+ * pieces) and hands each piece to encode_piece. */
+static int regex_split(enc_state *s, const char *p, size_t len, piece_fn encode_piece)
 {
   size_t pos = 0, gap = 0;
   int r = 0;
@@ -98,14 +100,19 @@ static int pre_tokenize(enc_state *s, const char *p, size_t len)
       continue;
     }
     if (ov[0] > gap)
-      r = encode_word(s, p + gap, ov[0] - gap);
+      r = encode_piece(s, p + gap, ov[0] - gap);
     if (r == 0)
-      r = encode_word(s, p + ov[0], ov[1] - ov[0]);
+      r = encode_piece(s, p + ov[0], ov[1] - ov[0]);
     pos = gap = ov[1];
   }
   if (r == 0 && gap < len)
-    r = encode_word(s, p + gap, len - gap);
+    r = encode_piece(s, p + gap, len - gap);
   return r;
+}
+
+static int pre_tokenize(enc_state *s, const char *p, size_t len)
+{
+  return regex_split(s, p, len, encode_word);
 }
 
 /* Finds added tokens of the given kind (normalized 0 or 1) in p, leftmost-longest, encoding the
@@ -261,4 +268,30 @@ hart_status hart_tokenizer_decode(const hart_tokenizer *tok, const int32_t *ids,
   *len = buf->len;
   *out = g_string_free(buf, FALSE);
   return HART_OK;
+}
+
+static int record_piece(enc_state *s, const char *p, size_t len)
+{
+  if (s->n_ends == s->max_ends)
+    return 1;
+  s->ends[s->n_ends++] = (size_t)(p - s->base) + len;
+  return 0;
+}
+
+int hart_tokenizer_split(const hart_tokenizer *tok, const char *text, size_t len, size_t *ends,
+                         size_t max)
+{
+  enc_state s = { 0 };
+  int r;
+
+  s.tok = tok;
+  s.base = text;
+  s.ends = ends;
+  s.max_ends = max;
+  s.md = pcre2_match_data_create_from_pattern(tok->re, NULL);
+  if (s.md == NULL)
+    return -1;
+  r = regex_split(&s, text, len, record_piece);
+  pcre2_match_data_free(s.md);
+  return r < 0 ? -1 : (int)s.n_ends;
 }

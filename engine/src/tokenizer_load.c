@@ -359,19 +359,71 @@ static hart_status check_byte_level(tok_loader *L, JsonObject *o, const char *wh
   return HART_OK;
 }
 
+/* Unicode's White_Space property, which Oniguruma's \s (Hugging Face's regex engine) matches.
+ * PCRE2 10.42's \s with UCP differs: it also matches U+180E, a format character since Unicode
+ * 6.3. Written out as class contents. */
+#define WHITE_SPACE                                                                                \
+  "\\t\\n\\x{0B}\\f\\r \\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}"      \
+  "\\x{205F}\\x{3000}"
+
+/* Rewrites \s and \S to White_Space classes, outside and inside character classes (a \S inside
+ * a class is left alone: no such pattern is known). Everything else is copied unchanged. */
+static char *onig_whitespace(const char *pat)
+{
+  GString *out = g_string_sized_new(strlen(pat) + 64);
+  int in_class = 0;
+
+  for (const char *c = pat; *c; c++) {
+    if (c[0] == '\\' && c[1] != '\0') {
+      if (c[1] == 's')
+        g_string_append(out, in_class ? WHITE_SPACE : "[" WHITE_SPACE "]");
+      else if (c[1] == 'S' && !in_class)
+        g_string_append(out, "[^" WHITE_SPACE "]");
+      else
+        g_string_append_len(out, c, 2);
+      c++;
+      continue;
+    }
+    if (!in_class && c[0] == '[') {
+      in_class = 1;
+      g_string_append_c(out, *c);
+      /* A ']' right after '[' or '[^' is a literal member. */
+      if (c[1] == '^')
+        g_string_append_c(out, *++c);
+      if (c[1] == ']')
+        g_string_append_c(out, *++c);
+      continue;
+    }
+    if (in_class && c[0] == '[' && c[1] == ':') { /* POSIX [:name:] inside a class */
+      const char *end = strstr(c + 2, ":]");
+      if (end != NULL) {
+        g_string_append_len(out, c, end + 2 - c);
+        c = end + 1;
+        continue;
+      }
+    }
+    if (in_class && c[0] == ']')
+      in_class = 0;
+    g_string_append_c(out, *c);
+  }
+  return g_string_free(out, FALSE);
+}
+
 static hart_status compile_regex(tok_loader *L, const char *pattern, uint32_t extra)
 {
   int code;
   PCRE2_SIZE off;
+  char *pat = extra & PCRE2_LITERAL ? g_strdup(pattern) : onig_whitespace(pattern);
 
-  L->tok->re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
-                             PCRE2_UTF | PCRE2_UCP | extra, &code, &off, NULL);
+  L->tok->re = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP | extra,
+                             &code, &off, NULL);
+  g_free(pat);
   if (L->tok->re == NULL) {
     PCRE2_UCHAR msg[256];
     pcre2_get_error_message(code, msg, sizeof msg);
     return hart_fail(L->err, HART_ERR_UNSUPPORTED,
-                     "%s: pre_tokenizer regex does not compile at offset %zu: %s", L->origin,
-                     (size_t)off, (const char *)msg);
+                     "%s: pre_tokenizer regex does not compile (offset %zu, \\s rewritten): %s",
+                     L->origin, (size_t)off, (const char *)msg);
   }
   /* JIT is an optimisation only: the interpreter gives the same matches. */
   (void)pcre2_jit_compile(L->tok->re, PCRE2_JIT_COMPLETE);

@@ -57,4 +57,10 @@ const hart_merge *hart_merge_find(const hart_tokenizer *tok, int32_t left, int32
  * lowest rank first, leftmost first among equal ranks). Returns -1 on allocation failure. */
 int hart_bpe_merge(const hart_tokenizer *tok, int32_t *syms, size_t *n);
 
+/* The regex split alone (no added tokens, no normalisation; text must be valid UTF-8): writes
+ * the end offset of each piece of text[0, len) to ends (at most max pieces). Returns the number
+ * of pieces, or -1 on failure. For tests. */
+int hart_tokenizer_split(const hart_tokenizer *tok, const char *text, size_t len, size_t *ends,
+                         size_t max);
+
 #endif
