@@ -234,8 +234,9 @@ static gboolean get_seed(JsonObject *o, HsGenParams *p, GError **error)
 
   if (n == NULL)
     return TRUE;
-  if (JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_INT64 &&
-      json_node_get_int(n) >= 0) {
+  if (JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_INT64) {
+    /* A negative number is a seed above 2^63 written through an int64 (json-glib has no
+     * unsigned integers): the same 64 bits. */
     p->seed = (guint64)json_node_get_int(n);
   } else if (JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING &&
              parse_u64(json_node_get_string(n), &p->seed)) {
@@ -257,6 +258,7 @@ static gboolean parse_json_object(JsonObject *o, HsGenParams *p, GError **error)
       !get_seed(o, p, error) || !get_number(o, "cfg", 0.0, 100.0, &p->cfg, &p->has_cfg, error) ||
       !get_bool(o, "smooth", &p->smooth, error) ||
       !get_bool(o, "system_prompt", &p->use_system_prompt, error) ||
+      !get_bool(o, "use_system_prompt", &p->use_system_prompt, error) ||
       !get_number(o, "width", 0, HS_PNG_META_MAX_SIDE, &w, NULL, error) ||
       !get_number(o, "height", 0, HS_PNG_META_MAX_SIDE, &h, NULL, error) ||
       !get_number(o, "created_us", 0, 1e17, &created, NULL, error) ||
@@ -276,6 +278,11 @@ static gboolean parse_json_object(JsonObject *o, HsGenParams *p, GError **error)
     if (!get_string(m, "name", MAX_SHORT_STRING, &p->model_name, error) ||
         !get_string(m, "revision", MAX_SHORT_STRING, &p->model_revision, error) ||
         !get_string(m, "hash", MAX_SHORT_STRING, &p->model_hash, error))
+      return FALSE;
+    /* The window's Save As writes the engine's model id and device inside "model". */
+    if ((p->model_hash == NULL && !get_string(m, "id", MAX_SHORT_STRING, &p->model_hash, error)) ||
+        (p->backend == NULL && !get_string(m, "backend", MAX_SHORT_STRING, &p->backend, error)) ||
+        (p->device == NULL && !get_string(m, "device", MAX_SHORT_STRING, &p->device, error)))
       return FALSE;
   }
   if (timings != NULL) {

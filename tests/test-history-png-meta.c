@@ -231,6 +231,32 @@ static void test_json_preferred(void)
   g_assert_cmpint(p->width, ==, 1);
 }
 
+/* The JSON that the window's Save As writes (app/hs-metadata.c): other key names, the model's
+ * id and device inside "model", and the seed through an int64. */
+static void test_window_json(void)
+{
+  const char *json = "{\"generator\": \"Hart Studio 0.1.0\", \"engine_version\": \"0.1.0\","
+                     " \"prompt\": \"a window\", \"use_system_prompt\": false, \"seed\": -2,"
+                     " \"cfg\": 6.5, \"smooth\": true, \"top_k_early\": 600,"
+                     " \"model\": {\"dir\": \"/m\", \"id\": \"abcd\", \"backend\": \"cpu\","
+                     " \"device\": \"CPU (2 threads)\", \"scales\": 14},"
+                     " \"width\": 64, \"height\": 64, \"timings\": {\"total\": 3.5}}";
+  g_autoptr(HsGenParams) p = hs_gen_params_new();
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true(hs_gen_params_parse_json(json, strlen(json), p, &error));
+  g_assert_no_error(error);
+  g_assert_cmpstr(p->prompt, ==, "a window");
+  g_assert_false(p->use_system_prompt);
+  g_assert_cmpuint(p->seed, ==, G_MAXUINT64 - 1);
+  g_assert_cmpfloat(p->cfg, ==, 6.5);
+  g_assert_cmpstr(p->model_hash, ==, "abcd");
+  g_assert_cmpstr(p->backend, ==, "cpu");
+  g_assert_cmpstr(p->device, ==, "CPU (2 threads)");
+  g_assert_cmpint(p->width, ==, 64);
+  g_assert_cmpfloat(p->t_total, ==, 3.5);
+}
+
 /* --- hostile input --- */
 
 static void test_not_png(void)
@@ -326,7 +352,8 @@ static void test_bad_json(void)
     "[1, 2, 3]",
     "\"just a string\"",
     "{\"prompt\": 42}",
-    "{\"prompt\": \"x\", \"seed\": -5}",
+    "{\"prompt\": \"x\", \"seed\": 1.5}",
+    "{\"prompt\": \"x\", \"seed\": true}",
     "{\"prompt\": \"x\", \"seed\": \"12abc\"}",
     "{\"prompt\": \"x\", \"seed\": \"99999999999999999999999\"}",
     "{\"prompt\": \"x\", \"cfg\": \"high\"}",
@@ -446,6 +473,7 @@ int main(int argc, char **argv)
   g_test_add_func("/png-meta/a1111", test_a1111);
   g_test_add_func("/png-meta/latin1", test_latin1);
   g_test_add_func("/png-meta/json-preferred", test_json_preferred);
+  g_test_add_func("/png-meta/window-json", test_window_json);
   g_test_add_func("/png-meta/hostile/not-png", test_not_png);
   g_test_add_func("/png-meta/hostile/no-settings", test_no_settings);
   g_test_add_func("/png-meta/hostile/huge-declared-length", test_huge_declared_length);
