@@ -52,6 +52,17 @@ static void verify(const char *dir, Progress *pr)
   g_assert_cmpstr((const char *)sqlite3_column_text(st, 0), ==, "ok");
   sqlite3_finalize(st);
 
+  /* Killed while creating the schema: each step is one transaction, so no table or all. */
+  g_assert_cmpint(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), ==, SQLITE_OK);
+  g_assert_cmpint(sqlite3_step(st), ==, SQLITE_ROW);
+  if (sqlite3_column_int(st, 0) == 0) {
+    sqlite3_finalize(st);
+    g_assert_cmpint(sqlite3_exec(db, "SELECT * FROM items", NULL, NULL, NULL), ==, SQLITE_ERROR);
+    sqlite3_close(db);
+    return;
+  }
+  sqlite3_finalize(st);
+
   /* Rows and thumbnails commit in one transaction. */
   g_assert_cmpint(sqlite3_prepare_v2(db,
                                      "SELECT count(*) FROM items WHERE id NOT IN "
@@ -135,7 +146,7 @@ static void test_sigkill(void)
                  "%u temp files left by kills",
                  RUNS, g_timer_elapsed(timer, NULL), pr.rows_checked, pr.hidden_seen, temp_left);
   /* The writer must really have written: the test is void otherwise. */
-  g_assert_cmpuint(pr.rows_checked, >=, RUNS / 2);
+  g_assert_cmpuint(pr.rows_checked, >=, RUNS / 4);
 
   /* What the app does at start: reconcile, then re-index orphans. */
   h = hs_history_new(dir);
