@@ -1,9 +1,10 @@
 /* history-crash-writer.c: adds images to a history forever, the way the app does (HsHistory on
  * its worker thread), deleting one now and then, until test-history-crash kills it with SIGKILL.
  *
- * Usage: history-crash-writer DIR RUN
+ * Usage: history-crash-writer DIR RUN   (prints "added N" after each image is committed)
  * Image i of run R has seed R * 100000 + i and the test pattern of that seed, so the test can
  * check every surviving PNG pixel by pixel. */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "test-history-util.h"
@@ -40,6 +41,9 @@ int main(int argc, char **argv)
     if (i % 3 == 2 && (!th_delete(h, item, &error) || !th_purge(h, item, &error)))
       g_error("delete: %s", error->message);
     g_object_unref(item);
+    /* Progress for the test, which kills at random moments after a random number of these. */
+    printf("added %" G_GUINT64_FORMAT "\n", i);
+    fflush(stdout);
   }
   return 0;
 }

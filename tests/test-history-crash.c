@@ -99,22 +99,45 @@ static void verify(const char *dir, Progress *pr)
   sqlite3_close(db);
 }
 
-static void run_and_kill(const char *writer, const char *dir, int run, guint delay_us)
+/* Reads one line from the writer; FALSE at EOF. */
+static gboolean read_line(int fd)
+{
+  char c;
+
+  for (;;) {
+    ssize_t n = read(fd, &c, 1);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return FALSE;
+    if (c == '\n')
+      return TRUE;
+  }
+}
+
+/* Starts a writer, lets it commit `adds` images, waits delay_us more, and kills it. Waiting for
+ * progress first keeps the test meaningful on a loaded machine; the delay makes the kill land
+ * anywhere in the next add (encode, temp write, fsync, rename, commit, purge). */
+static void run_and_kill(const char *writer, const char *dir, int run, guint adds, guint delay_us)
 {
   g_autofree char *run_s = g_strdup_printf("%d", run);
   char *argv[] = { (char *)writer, (char *)dir, run_s, NULL };
   g_autoptr(GError) error = NULL;
   GPid pid;
-  int status = 0;
+  int out = -1, status = 0;
 
-  g_assert_true(
-      g_spawn_async(NULL, argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &pid, &error));
+  g_assert_true(g_spawn_async_with_pipes(NULL, argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
+                                         &pid, NULL, &out, NULL, &error));
   g_assert_no_error(error);
+  for (guint i = 0; i < adds; i++)
+    if (!read_line(out))
+      g_error("run %d: the writer stopped before committing %u images", run, adds);
   g_usleep(delay_us);
   g_assert_cmpint(kill(pid, SIGKILL), ==, 0);
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
     ;
   g_spawn_close_pid(pid);
+  close(out);
   /* It must have died of the kill, not of an error of its own. */
   if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL)
     g_error("run %d: the writer exited by itself (status %d)", run, status);
@@ -137,8 +160,10 @@ static void test_sigkill(void)
     return;
   }
   for (int run = 0; run < RUNS; run++) {
-    /* 0-60 ms: from before the database exists to well into the add loop. */
-    run_and_kill(writer, dir, run, (guint)g_test_rand_int_range(0, 60000));
+    /* 0-3 committed images, then 0-25 ms: from before the database exists (0 images, short
+     * delay) to any point of a later add. */
+    run_and_kill(writer, dir, run, (guint)g_test_rand_int_range(0, 4),
+                 (guint)g_test_rand_int_range(0, 25000));
     verify(dir, &pr);
   }
   temp_left = th_count_files(images, ".tmp-");
@@ -146,7 +171,7 @@ static void test_sigkill(void)
                  "%u temp files left by kills",
                  RUNS, g_timer_elapsed(timer, NULL), pr.rows_checked, pr.hidden_seen, temp_left);
   /* The writer must really have written: the test is void otherwise. */
-  g_assert_cmpuint(pr.rows_checked, >=, RUNS / 4);
+  g_assert_cmpuint(pr.rows_checked, >=, RUNS / 2);
 
   /* What the app does at start: reconcile, then re-index orphans. */
   h = hs_history_new(dir);
