@@ -120,9 +120,30 @@ static void generate_data_free(gpointer data)
   g_free(gd);
 }
 
+static gboolean release_nothing(gpointer data)
+{
+  return G_SOURCE_REMOVE;
+}
+
+/* The worker thread must never drop the last reference to a task: the task holds the worker,
+ * and a worker finalized on its own thread would try to join itself. The reference is handed
+ * back to the task's main context instead. */
+static void release_task_in_context(GTask *task)
+{
+  GSource *source = g_idle_source_new();
+
+  g_source_set_priority(source, G_PRIORITY_DEFAULT);
+  g_source_set_callback(source, release_nothing, task, g_object_unref);
+  g_source_set_static_name(source, "[hs] release task");
+  g_source_attach(source, g_task_get_context(task));
+  g_source_unref(source);
+}
+
+/* Worker thread. */
 static void job_free(Job *job)
 {
-  g_clear_object(&job->task);
+  if (job->task != NULL)
+    release_task_in_context(g_steal_pointer(&job->task));
   g_free(job);
 }
 
