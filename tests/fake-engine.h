@@ -9,8 +9,8 @@
 #include "hart.h"
 
 typedef struct {
-  int n_steps;        /* previews (and progress reports) per generation */
-  int step_sleep_us;  /* time per step */
+  int n_steps;       /* previews (and progress reports) per generation */
+  int step_sleep_us; /* time per step */
   GThread *open_thread;
   GThread *generate_thread;
   GThread *close_thread;

@@ -6,17 +6,15 @@
 
 #include "tensor.h"
 
-char *
-hs_test_shared_path(const char *rel)
+char *hs_test_shared_path(const char *rel)
 {
   const char *root = g_getenv("HART_SHARED");
 
   return g_build_filename(root && *root ? root : "../shared", rel, NULL);
 }
 
-static gboolean
-first_row(const hart_tensor_set *set, const char *name, hart_dtype dtype, gsize row_bytes,
-          GBytes **out, GError **error)
+static gboolean first_row(const hart_tensor_set *set, const char *name, hart_dtype dtype,
+                          gsize row_bytes, GBytes **out, GError **error)
 {
   const hart_tensor *t = hart_tensor_set_get(set, name);
 
@@ -29,9 +27,8 @@ first_row(const hart_tensor_set *set, const char *name, hart_dtype dtype, gsize 
   return TRUE;
 }
 
-gboolean
-hs_test_load_context(const char *rel, GBytes **context, GBytes **mask, GBytes **position_ids,
-                     GError **error)
+gboolean hs_test_load_context(const char *rel, GBytes **context, GBytes **mask,
+                              GBytes **position_ids, GError **error)
 {
   g_autofree char *dir = hs_test_shared_path(rel);
   g_autofree char *path = g_build_filename(dir, "inputs.safetensors", NULL);
@@ -51,8 +48,8 @@ hs_test_load_context(const char *rel, GBytes **context, GBytes **mask, GBytes **
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s: no [B, T, C] context", path);
     return FALSE;
   }
-  tokens = (gsize) ctx->shape[1];
-  dim = (gsize) ctx->shape[2];
+  tokens = (gsize)ctx->shape[1];
+  dim = (gsize)ctx->shape[2];
   /* BOOL is one byte per element, which is the u8 mask hart_request takes. */
   ok = first_row(set, "context", HART_DT_F32, tokens * dim * 4, context, error) &&
        first_row(set, "context_mask", HART_DT_BOOL, tokens, mask, error) &&
@@ -61,8 +58,7 @@ hs_test_load_context(const char *rel, GBytes **context, GBytes **mask, GBytes **
   return ok;
 }
 
-char *
-hs_test_engine_skip_reason(void)
+char *hs_test_engine_skip_reason(void)
 {
   g_autofree char *model = hs_test_shared_path("golden/tiny");
   g_autofree char *text = hs_test_shared_path("text/qwen2-tiny");

@@ -8,20 +8,18 @@
 #include "hs-metadata.h"
 #include "hs-png.h"
 
-static HsImage *
-gradient(int w, int h)
+static HsImage *gradient(int w, int h)
 {
-  guint8 *px = g_malloc((gsize) w * h * 3);
+  guint8 *px = g_malloc((gsize)w * h * 3);
   g_autoptr(GBytes) bytes = NULL;
 
   for (int i = 0; i < w * h * 3; i++)
-    px[i] = (guint8) (i * 7);
-  bytes = g_bytes_new_take(px, (gsize) w * h * 3);
+    px[i] = (guint8)(i * 7);
+  bytes = g_bytes_new_take(px, (gsize)w * h * 3);
   return hs_image_new(w, h, bytes);
 }
 
-static void
-test_roundtrip_texts(void)
+static void test_roundtrip_texts(void)
 {
   g_autoptr(HsImage) image = gradient(13, 5);
   g_autoptr(HsImage) back = NULL;
@@ -46,8 +44,7 @@ test_roundtrip_texts(void)
   g_rmdir(dir);
 }
 
-static void
-test_bad_files(void)
+static void test_bad_files(void)
 {
   g_autoptr(HsImage) image = gradient(8, 8);
   g_autoptr(GBytes) png = hs_png_encode(image, NULL, 0, NULL);
@@ -63,7 +60,7 @@ test_bad_files(void)
   g_assert_nonnull(strstr(error->message, path));
   g_clear_error(&error);
   for (gsize cut = 8; cut < len; cut += 17) {
-    g_assert_true(g_file_set_contents(path, data, (gssize) cut, NULL));
+    g_assert_true(g_file_set_contents(path, data, (gssize)cut, NULL));
     g_assert_null(hs_png_load(path, NULL, &error));
     g_assert_nonnull(error);
     g_clear_error(&error);
@@ -75,8 +72,7 @@ test_bad_files(void)
   g_rmdir(dir);
 }
 
-static void
-test_parameters_text(void)
+static void test_parameters_text(void)
 {
   g_autoptr(HsRequest) request = hs_request_new();
   g_autoptr(HsImage) image = gradient(64, 64);
@@ -121,8 +117,7 @@ test_parameters_text(void)
       "/models/qwen2");
 }
 
-static void
-test_enlarge_nearest(void)
+static void test_enlarge_nearest(void)
 {
   g_autoptr(HsImage) image = gradient(4, 2);
   g_autoptr(HsImage) big = hs_image_enlarge_nearest(image, 17);
@@ -139,8 +134,7 @@ test_enlarge_nearest(void)
   g_assert_true(same == image);
 }
 
-int
-main(int argc, char *argv[])
+int main(int argc, char *argv[])
 {
   g_test_init(&argc, &argv, NULL);
   g_test_add_func("/metadata/png-roundtrip", test_roundtrip_texts);

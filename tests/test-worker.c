@@ -14,8 +14,7 @@
 
 static char *skip_reason;
 
-static gboolean
-engine_usable(void)
+static gboolean engine_usable(void)
 {
   if (skip_reason != NULL) {
     g_test_skip(skip_reason);
@@ -27,8 +26,7 @@ engine_usable(void)
 /* Drops the last reference and asserts the object is finalized. Idle deliveries and task
  * releases the worker hands back to the main context may still be on their way: they are run
  * for up to 5 s first (g_assert_finalize_object would not wait for them). */
-static void
-drain_and_finalize(gpointer object)
+static void drain_and_finalize(gpointer object)
 {
   gpointer weak = object;
   gint64 deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
@@ -48,16 +46,14 @@ typedef struct {
   GError *error;
 } Wait;
 
-static void
-wait_clear(Wait *w)
+static void wait_clear(Wait *w)
 {
   g_clear_pointer(&w->image, hs_image_unref);
   g_clear_error(&w->error);
   memset(w, 0, sizeof *w);
 }
 
-static void
-spin_until_done(Wait *w)
+static void spin_until_done(Wait *w)
 {
   gint64 deadline = g_get_monotonic_time() + 120 * G_USEC_PER_SEC;
 
@@ -67,8 +63,7 @@ spin_until_done(Wait *w)
   }
 }
 
-static void
-on_opened(GObject *source, GAsyncResult *result, gpointer data)
+static void on_opened(GObject *source, GAsyncResult *result, gpointer data)
 {
   Wait *w = data;
 
@@ -76,8 +71,7 @@ on_opened(GObject *source, GAsyncResult *result, gpointer data)
   w->done = TRUE;
 }
 
-static void
-on_generated(GObject *source, GAsyncResult *result, gpointer data)
+static void on_generated(GObject *source, GAsyncResult *result, gpointer data)
 {
   Wait *w = data;
 
@@ -85,8 +79,7 @@ on_generated(GObject *source, GAsyncResult *result, gpointer data)
   w->done = TRUE;
 }
 
-static HsEngineWorker *
-open_tiny(hart_engine_info *info)
+static HsEngineWorker *open_tiny(hart_engine_info *info)
 {
   HsEngineWorker *worker = hs_engine_worker_new();
   g_autofree char *model = hs_test_shared_path("golden/tiny");
@@ -107,8 +100,7 @@ open_tiny(hart_engine_info *info)
 
 /* A request the tiny model can run: the prompt through qwen2-tiny when the engine has a text
  * model, else the golden context tensor of batch element 0. */
-static HsRequest *
-tiny_request(const hart_engine_info *info, guint64 seed)
+static HsRequest *tiny_request(const hart_engine_info *info, guint64 seed)
 {
   HsRequest *request = hs_request_new();
   g_autoptr(GError) error = NULL;
@@ -123,16 +115,14 @@ tiny_request(const hart_engine_info *info, guint64 seed)
   return request;
 }
 
-static void
-generate(HsEngineWorker *worker, const HsRequest *request, HsGeneration *generation,
-         GCancellable *cancellable, Wait *w)
+static void generate(HsEngineWorker *worker, const HsRequest *request, HsGeneration *generation,
+                     GCancellable *cancellable, Wait *w)
 {
   hs_engine_worker_generate_async(worker, request, generation, cancellable, on_generated, w);
   spin_until_done(w);
 }
 
-static void
-test_generate(void)
+static void test_generate(void)
 {
   HsEngineWorker *worker;
   hart_engine_info info;
@@ -157,9 +147,10 @@ test_generate(void)
   g_assert_cmpint(a.image->width, ==, 64);
   g_assert_cmpint(a.image->height, ==, 64);
   /* Fast previews: at least one per scale reached the generation from the engine. */
-  g_test_message("previews: %u emitted, %u delivered", hs_generation_get_previews_emitted(generation),
+  g_test_message("previews: %u emitted, %u delivered",
+                 hs_generation_get_previews_emitted(generation),
                  hs_generation_get_previews_delivered(generation));
-  g_assert_cmpuint(hs_generation_get_previews_emitted(generation), >=, (guint) info.n_scales);
+  g_assert_cmpuint(hs_generation_get_previews_emitted(generation), >=, (guint)info.n_scales);
   g_assert_cmpuint(hs_generation_get_previews_delivered(generation), <=,
                    hs_generation_get_previews_emitted(generation));
 
@@ -187,8 +178,7 @@ typedef struct {
 
 /* Cancels from another thread as soon as the engine produced its first preview: the engine must
  * stop between scales. */
-static gpointer
-canceller_main(gpointer data)
+static gpointer canceller_main(gpointer data)
 {
   Canceller *c = data;
 
@@ -202,8 +192,7 @@ canceller_main(gpointer data)
   return NULL;
 }
 
-static void
-test_cancel_mid_run(void)
+static void test_cancel_mid_run(void)
 {
   HsEngineWorker *worker;
   hart_engine_info info;
@@ -255,8 +244,7 @@ test_cancel_mid_run(void)
   drain_and_finalize(worker);
 }
 
-static void
-test_shutdown_while_running(void)
+static void test_shutdown_while_running(void)
 {
   HsEngineWorker *worker;
   hart_engine_info info;
@@ -288,8 +276,7 @@ test_shutdown_while_running(void)
   drain_and_finalize(worker);
 }
 
-static void
-expect_open_error(HsEngineWorker *worker, const char *dir)
+static void expect_open_error(HsEngineWorker *worker, const char *dir)
 {
   g_autoptr(HsEngineOptions) options = hs_engine_options_new(dir, NULL);
   Wait w = { 0 };
@@ -306,8 +293,7 @@ expect_open_error(HsEngineWorker *worker, const char *dir)
   wait_clear(&w);
 }
 
-static void
-test_bad_model(void)
+static void test_bad_model(void)
 {
   HsEngineWorker *worker;
   g_autofree char *empty = NULL;
@@ -329,8 +315,7 @@ test_bad_model(void)
   drain_and_finalize(worker);
 }
 
-static void
-test_png_metadata(void)
+static void test_png_metadata(void)
 {
   HsEngineWorker *worker;
   hart_engine_info info;
@@ -367,13 +352,12 @@ test_png_metadata(void)
   g_assert_true(g_str_has_prefix(parameters, "a lighthouse on a cliff at sunset\nSteps: "));
   g_assert_nonnull(strstr(parameters, "CFG scale: 6.5, Seed: 4242, Size: 64x64, Model: tiny"));
 
-  g_assert_true(json_parser_load_from_data(
-      parser, g_hash_table_lookup(texts, HS_METADATA_JSON_KEY), -1, &error));
+  g_assert_true(json_parser_load_from_data(parser, g_hash_table_lookup(texts, HS_METADATA_JSON_KEY),
+                                           -1, &error));
   root = json_node_get_object(json_parser_get_root(parser));
   g_assert_cmpint(json_object_get_int_member(root, "seed"), ==, 4242);
   g_assert_cmpfloat_with_epsilon(json_object_get_double_member(root, "cfg"), 6.5, 1e-9);
-  g_assert_cmpstr(json_object_get_string_member(
-                      json_object_get_object_member(root, "model"), "id"),
+  g_assert_cmpstr(json_object_get_string_member(json_object_get_object_member(root, "model"), "id"),
                   ==, info.model_id);
 
   g_unlink(path);
@@ -382,8 +366,7 @@ test_png_metadata(void)
   drain_and_finalize(worker);
 }
 
-int
-main(int argc, char *argv[])
+int main(int argc, char *argv[])
 {
   int ret;
 
