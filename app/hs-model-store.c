@@ -527,6 +527,8 @@ static gboolean download_component(HsModelStore *store, SoupSession *session, co
     f->sha256 = g_strdup(stats.sha256);
     f->state = HS_MODEL_FILE_COMPLETE;
     t->file_base += f->size;
+    tracker_bytes(t, t->file_base);
+    tracker_emit(t, TRUE); /* each finished file shows, whatever the throttle says */
     if (!hs_model_manifest_save(m, p->dir, error))
       return FALSE;
   }
@@ -604,9 +606,15 @@ static void queue_progress(const HsModelProgress *p, gpointer data)
   schedule = !self->pending_scheduled;
   self->pending_scheduled = TRUE;
   g_mutex_unlock(&self->lock);
-  if (schedule)
-    g_main_context_invoke_full(self->context, G_PRIORITY_DEFAULT, emit_pending, g_object_ref(self),
-                               g_object_unref);
+  if (schedule) {
+    /* Always through a source: g_main_context_invoke would run the handler right here on the
+     * worker whenever the main thread happens not to hold its context. */
+    GSource *source = g_idle_source_new();
+    g_source_set_priority(source, G_PRIORITY_DEFAULT);
+    g_source_set_callback(source, emit_pending, g_object_ref(self), g_object_unref);
+    g_source_attach(source, self->context);
+    g_source_unref(source);
+  }
 }
 
 typedef struct {
