@@ -26,12 +26,18 @@ struct _HsModelStore {
   char *pending_repo;
   char *pending_path;
   gboolean pending_scheduled;
+
+  /* The store's own download (main thread only). */
+  GCancellable *download_cancellable;
+  HsModelProgress last;
+  char *last_repo;
+  char *last_path;
 };
 
 G_DEFINE_TYPE(HsModelStore, hs_model_store, G_TYPE_OBJECT)
 
-enum { PROP_0, PROP_ROOT, N_PROPS };
-enum { SIGNAL_PROGRESS, N_SIGNALS };
+enum { PROP_0, PROP_ROOT, PROP_DOWNLOADING, N_PROPS };
+enum { SIGNAL_PROGRESS, SIGNAL_DOWNLOAD_FINISHED, N_SIGNALS };
 static GParamSpec *props[N_PROPS];
 static guint signals[N_SIGNALS];
 
@@ -55,6 +61,8 @@ static void hs_model_store_finalize(GObject *object)
   g_free(self->root);
   g_free(self->pending_repo);
   g_free(self->pending_path);
+  g_free(self->last_repo);
+  g_free(self->last_path);
   g_main_context_unref(self->context);
   g_mutex_clear(&self->lock);
   G_OBJECT_CLASS(hs_model_store_parent_class)->finalize(object);
@@ -83,6 +91,9 @@ static void hs_model_store_get_property(GObject *object, guint id, GValue *value
   case PROP_ROOT:
     g_value_set_string(value, self->root);
     break;
+  case PROP_DOWNLOADING:
+    g_value_set_boolean(value, self->download_cancellable != NULL);
+    break;
   default:
     G_OBJECT_WARN_INVALID_PROPERTY_ID(object, id, pspec);
   }
@@ -98,7 +109,14 @@ static void hs_model_store_class_init(HsModelStoreClass *klass)
   props[PROP_ROOT] =
       g_param_spec_string("root", "Root", "Folder of the store", NULL,
                           G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+  props[PROP_DOWNLOADING] =
+      g_param_spec_boolean("downloading", "Downloading", "Whether the store's download runs", FALSE,
+                           G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties(object_class, N_PROPS, props);
+  /* ::download-finished (const GError *error), NULL on success. */
+  signals[SIGNAL_DOWNLOAD_FINISHED] =
+      g_signal_new("download-finished", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                   NULL, G_TYPE_NONE, 1, G_TYPE_POINTER);
   /* ::progress (const HsModelProgress *progress), valid during the emission only. */
   signals[SIGNAL_PROGRESS] = g_signal_new("progress", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST,
                                           0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_POINTER);
@@ -106,6 +124,7 @@ static void hs_model_store_class_init(HsModelStoreClass *klass)
 
 static void hs_model_store_init(HsModelStore *self)
 {
+  self->last.eta_seconds = -1;
   hs_download_policy_init(&self->policy);
   self->timeout_s = 60;
   self->free_space_override = -1;
@@ -587,6 +606,13 @@ static gboolean emit_pending(gpointer data)
   p.path = path;
   self->pending_scheduled = FALSE;
   g_mutex_unlock(&self->lock);
+  self->last = p;
+  g_free(self->last_repo);
+  g_free(self->last_path);
+  self->last_repo = g_strdup(repo);
+  self->last_path = g_strdup(path);
+  self->last.repo_id = self->last_repo;
+  self->last.path = self->last_path;
   g_signal_emit(self, signals[SIGNAL_PROGRESS], 0, &p);
   return G_SOURCE_REMOVE;
 }
@@ -662,6 +688,49 @@ gboolean hs_model_store_download_finish(HsModelStore *store, GAsyncResult *resul
 {
   g_return_val_if_fail(g_task_is_valid(result, store), FALSE);
   return g_task_propagate_boolean(G_TASK(result), error);
+}
+
+/* ---- the store's own download ---- */
+
+static void on_own_download_done(GObject *source, GAsyncResult *result, gpointer data)
+{
+  HsModelStore *self = HS_MODEL_STORE(source);
+  g_autoptr(GError) error = NULL;
+
+  hs_model_store_download_finish(self, result, &error);
+  g_clear_object(&self->download_cancellable);
+  g_object_notify_by_pspec(G_OBJECT(self), props[PROP_DOWNLOADING]);
+  g_signal_emit(self, signals[SIGNAL_DOWNLOAD_FINISHED], 0, error);
+}
+
+void hs_model_store_start_download(HsModelStore *store, const HsModelRelease *release,
+                                   const char *base_url)
+{
+  if (store->download_cancellable != NULL)
+    return;
+  store->download_cancellable = g_cancellable_new();
+  memset(&store->last, 0, sizeof store->last);
+  store->last.eta_seconds = -1;
+  g_object_notify_by_pspec(G_OBJECT(store), props[PROP_DOWNLOADING]);
+  /* The task holds a reference on the store until the download ends. */
+  hs_model_store_download_async(store, release, base_url, store->download_cancellable,
+                                on_own_download_done, NULL);
+}
+
+void hs_model_store_cancel_download(HsModelStore *store)
+{
+  if (store->download_cancellable != NULL)
+    g_cancellable_cancel(store->download_cancellable);
+}
+
+gboolean hs_model_store_get_downloading(HsModelStore *store)
+{
+  return store->download_cancellable != NULL;
+}
+
+const HsModelProgress *hs_model_store_get_last_progress(HsModelStore *store)
+{
+  return &store->last;
 }
 
 /* ---- import ---- */

@@ -84,6 +84,18 @@ void hs_model_store_download_async(HsModelStore *store, const HsModelRelease *re
                                    GAsyncReadyCallback callback, gpointer user_data);
 gboolean hs_model_store_download_finish(HsModelStore *store, GAsyncResult *result, GError **error);
 
+/* The store's own download, for UIs: it belongs to the store (normally one per application),
+ * not to a window, so closing the window that started it leaves it running; ::progress reports
+ * it and ::download-finished (const GError *error, NULL on success; G_IO_ERROR_CANCELLED after
+ * hs_model_store_cancel_download) ends it, with notify::downloading. Starting while one runs
+ * does nothing. A cancelled download keeps its .part files and resumes on the next start. */
+void hs_model_store_start_download(HsModelStore *store, const HsModelRelease *release,
+                                   const char *base_url);
+void hs_model_store_cancel_download(HsModelStore *store);
+gboolean hs_model_store_get_downloading(HsModelStore *store);
+/* The last progress reported for the store's download (phase PREPARING before any). */
+const HsModelProgress *hs_model_store_get_last_progress(HsModelStore *store);
+
 /* Imports a HART folder (llm/ + tokenizer/) or a Qwen2 folder: validates it first, copies (or
  * hard-links) the needed files into the store hashing them, converts checkpoints and validates
  * again. Returns the new entry's folder. Broken folders are refused with a message naming the

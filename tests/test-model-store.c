@@ -426,6 +426,70 @@ static void test_pinned_mismatch(Fixture *fx, gconstpointer data)
   g_assert_nonnull(strstr(error->message, "llm/config.json"));
 }
 
+/* ---- the store's own download (what the UI drives) ---- */
+
+typedef struct {
+  GMainLoop *loop;
+  GError *error;
+  gboolean finished;
+  guint notifies;
+  gboolean cancel_on_progress;
+  HsModelStore *store;
+} Own;
+
+static void own_progress(HsModelStore *store, const HsModelProgress *p, Own *own)
+{
+  if (own->cancel_on_progress && p->phase == HS_MODEL_PHASE_DOWNLOADING && p->bytes_done > 0)
+    hs_model_store_cancel_download(store);
+}
+
+static void own_finished(HsModelStore *store, const GError *error, Own *own)
+{
+  own->finished = TRUE;
+  g_clear_error(&own->error);
+  own->error = error ? g_error_copy(error) : NULL;
+  g_assert_false(hs_model_store_get_downloading(store));
+  g_main_loop_quit(own->loop);
+}
+
+static void own_notify(GObject *store, GParamSpec *pspec, Own *own)
+{
+  own->notifies++;
+}
+
+static void test_own_download(Fixture *fx, gconstpointer data)
+{
+  Own own = { 0 };
+  gulong ids[3];
+
+  if (skip_without_data(fx))
+    return;
+  own.loop = g_main_loop_new(NULL, FALSE);
+  ids[0] = g_signal_connect(fx->store, "progress", G_CALLBACK(own_progress), &own);
+  ids[1] = g_signal_connect(fx->store, "download-finished", G_CALLBACK(own_finished), &own);
+  ids[2] = g_signal_connect(fx->store, "notify::downloading", G_CALLBACK(own_notify), &own);
+  hs_fake_hub_push_fault(fx->hub, HART_REPO, "llm/ema_model.bin", HS_FAULT_SLOW);
+
+  own.cancel_on_progress = TRUE;
+  hs_model_store_start_download(fx->store, &fake_release, hs_fake_hub_url(fx->hub));
+  g_assert_true(hs_model_store_get_downloading(fx->store));
+  hs_model_store_start_download(fx->store, &fake_release, hs_fake_hub_url(fx->hub)); /* no-op */
+  g_main_loop_run(own.loop);
+  g_assert_error(own.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_cmpuint(own.notifies, ==, 2);
+
+  own.cancel_on_progress = FALSE;
+  hs_model_store_start_download(fx->store, &fake_release, hs_fake_hub_url(fx->hub));
+  g_main_loop_run(own.loop);
+  g_assert_no_error(own.error);
+  g_assert_cmpuint(own.notifies, ==, 4);
+  g_assert_cmpint(hs_model_store_get_last_progress(fx->store)->phase, ==, HS_MODEL_PHASE_DONE);
+  check_hart_entry(fx);
+  for (guint i = 0; i < G_N_ELEMENTS(ids); i++)
+    g_signal_handler_disconnect(fx->store, ids[i]);
+  g_main_loop_unref(own.loop);
+}
+
 /* ---- import ---- */
 
 static char *copy_folder(Fixture *fx, const char *shared_rel, const char *name)
@@ -741,6 +805,7 @@ int main(int argc, char **argv)
   g_test_init(&argc, &argv, NULL);
   ADD("download", test_download);
   ADD("cancel-resume", test_cancel_resume);
+  ADD("own-download", test_own_download);
   ADD("wrong-hash", test_wrong_hash);
   ADD("no-space", test_no_space);
   ADD("pinned-mismatch", test_pinned_mismatch);
