@@ -507,3 +507,57 @@ char *hs_fake_hub_sha256(HsFakeHub *hub, const char *repo, const char *path)
   g_mutex_unlock(&hub->lock);
   return sha;
 }
+
+/* ---- the fake release ---- */
+
+static char *release_path(const char *rel)
+{
+  const char *root = g_getenv("HART_SHARED");
+  return root ? g_build_filename(root, rel, NULL) : g_strdup("/nonexistent");
+}
+
+static void add_shared(HsFakeHub *hub, const char *repo, const char *path, const char *rel,
+                       gboolean lfs)
+{
+  g_autofree char *disk = release_path(rel);
+  g_assert_true(hs_fake_hub_add_file_from(hub, repo, path, disk, lfs));
+}
+
+static void add_text(HsFakeHub *hub, const char *repo, const char *path, const char *text)
+{
+  g_autoptr(GBytes) bytes = g_bytes_new(text, strlen(text));
+  hs_fake_hub_add_file(hub, repo, path, bytes, FALSE);
+}
+
+/* The fake release: the real repositories' layout, plus files the store must not fetch. */
+HsFakeHub *hs_fake_hub_new_release(void)
+{
+  g_autofree char *probe = release_path("golden/tiny/llm/ema_model.bin");
+  g_autofree char *probe2 = release_path("text/qwen2-tiny/model.safetensors");
+  HsFakeHub *hub;
+
+  if (!g_file_test(probe, G_FILE_TEST_EXISTS) || !g_file_test(probe2, G_FILE_TEST_EXISTS))
+    return NULL;
+  hub = hs_fake_hub_new();
+
+  hs_fake_hub_add_repo(hub, HS_FAKE_HART_REPO, "a1b2c3d", HS_FAKE_HART_FULL);
+  add_text(hub, HS_FAKE_HART_REPO, ".gitattributes", "*.bin filter=lfs diff=lfs merge=lfs -text\n");
+  add_text(hub, HS_FAKE_HART_REPO, "README.md", "# tiny HART\n");
+  add_shared(hub, HS_FAKE_HART_REPO, "llm/config.json", "golden/tiny/llm/config.json", FALSE);
+  add_shared(hub, HS_FAKE_HART_REPO, "llm/ema_model.bin", "golden/tiny/llm/ema_model.bin", TRUE);
+  add_shared(hub, HS_FAKE_HART_REPO, "llm/model.safetensors", "golden/tiny/llm/model.safetensors",
+             TRUE);
+  add_shared(hub, HS_FAKE_HART_REPO, "tokenizer/config.json", "golden/tiny/tokenizer/config.json",
+             FALSE);
+  add_shared(hub, HS_FAKE_HART_REPO, "tokenizer/model.safetensors",
+             "golden/tiny/tokenizer/model.safetensors", TRUE);
+
+  hs_fake_hub_add_repo(hub, HS_FAKE_TEXT_REPO, "c0ffee0", HS_FAKE_TEXT_FULL);
+  add_shared(hub, HS_FAKE_TEXT_REPO, "config.json", "text/qwen2-tiny/config.json", FALSE);
+  add_shared(hub, HS_FAKE_TEXT_REPO, "model.safetensors", "text/qwen2-tiny/model.safetensors",
+             TRUE);
+  add_shared(hub, HS_FAKE_TEXT_REPO, "tokenizer.json", "text/tokenizer.json", TRUE);
+  add_text(hub, HS_FAKE_TEXT_REPO, "tokenizer_config.json", "{\"model_max_length\": 32768}\n");
+  add_text(hub, HS_FAKE_TEXT_REPO, "README.md", "# tiny Qwen2\n");
+  return hub;
+}

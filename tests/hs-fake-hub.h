@@ -54,4 +54,16 @@ guint hs_fake_hub_total_requests(HsFakeHub *hub);
 /* The SHA-256 hex of a file's content (newly allocated). */
 char *hs_fake_hub_sha256(HsFakeHub *hub, const char *repo, const char *path);
 
+/* The fake release of the model store tests, built from $HART_SHARED: HS_FAKE_HART_REPO
+ * (shared/golden/tiny: llm/config.json, llm/ema_model.bin, llm/model.safetensors,
+ * tokenizer/config.json, tokenizer/model.safetensors, plus README.md and .gitattributes) at
+ * revision "a1b2c3d" = HS_FAKE_HART_FULL, and HS_FAKE_TEXT_REPO (shared/text/qwen2-tiny with
+ * shared/text/tokenizer.json, tokenizer_config.json, README.md) at "main" = HS_FAKE_TEXT_FULL.
+ * NULL when the shared data is missing. */
+#define HS_FAKE_HART_REPO "test-org/hart-tiny"
+#define HS_FAKE_HART_FULL "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678"
+#define HS_FAKE_TEXT_REPO "test-org/qwen2-tiny"
+#define HS_FAKE_TEXT_FULL "c0ffee0123456789abcdef0123456789abcdef01"
+HsFakeHub *hs_fake_hub_new_release(void);
+
 #endif

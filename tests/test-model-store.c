@@ -13,10 +13,10 @@
 #include "hs-model-store.h"
 #include "tensor.h"
 
-#define HART_REPO "test-org/hart-tiny"
-#define HART_FULL "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678"
-#define TEXT_REPO "test-org/qwen2-tiny"
-#define TEXT_FULL "c0ffee0123456789abcdef0123456789abcdef01"
+#define HART_REPO HS_FAKE_HART_REPO
+#define HART_FULL HS_FAKE_HART_FULL
+#define TEXT_REPO HS_FAKE_TEXT_REPO
+#define TEXT_FULL HS_FAKE_TEXT_FULL
 
 static const HsModelRelease fake_release = {
   .name = "fake",
@@ -38,43 +38,6 @@ static char *shared_path(const char *rel)
   return root ? g_build_filename(root, rel, NULL) : g_strdup("/nonexistent");
 }
 
-static void add_shared(HsFakeHub *hub, const char *repo, const char *path, const char *rel,
-                       gboolean lfs)
-{
-  g_autofree char *disk = shared_path(rel);
-  g_assert_true(hs_fake_hub_add_file_from(hub, repo, path, disk, lfs));
-}
-
-static void add_text(HsFakeHub *hub, const char *repo, const char *path, const char *text)
-{
-  g_autoptr(GBytes) bytes = g_bytes_new(text, strlen(text));
-  hs_fake_hub_add_file(hub, repo, path, bytes, FALSE);
-}
-
-/* The fake release: the real repositories' layout, plus files the store must not fetch. */
-static HsFakeHub *fake_hub_new(void)
-{
-  HsFakeHub *hub = hs_fake_hub_new();
-
-  hs_fake_hub_add_repo(hub, HART_REPO, "a1b2c3d", HART_FULL);
-  add_text(hub, HART_REPO, ".gitattributes", "*.bin filter=lfs diff=lfs merge=lfs -text\n");
-  add_text(hub, HART_REPO, "README.md", "# tiny HART\n");
-  add_shared(hub, HART_REPO, "llm/config.json", "golden/tiny/llm/config.json", FALSE);
-  add_shared(hub, HART_REPO, "llm/ema_model.bin", "golden/tiny/llm/ema_model.bin", TRUE);
-  add_shared(hub, HART_REPO, "llm/model.safetensors", "golden/tiny/llm/model.safetensors", TRUE);
-  add_shared(hub, HART_REPO, "tokenizer/config.json", "golden/tiny/tokenizer/config.json", FALSE);
-  add_shared(hub, HART_REPO, "tokenizer/model.safetensors",
-             "golden/tiny/tokenizer/model.safetensors", TRUE);
-
-  hs_fake_hub_add_repo(hub, TEXT_REPO, "c0ffee0", TEXT_FULL);
-  add_shared(hub, TEXT_REPO, "config.json", "text/qwen2-tiny/config.json", FALSE);
-  add_shared(hub, TEXT_REPO, "model.safetensors", "text/qwen2-tiny/model.safetensors", TRUE);
-  add_shared(hub, TEXT_REPO, "tokenizer.json", "text/tokenizer.json", TRUE);
-  add_text(hub, TEXT_REPO, "tokenizer_config.json", "{\"model_max_length\": 32768}\n");
-  add_text(hub, TEXT_REPO, "README.md", "# tiny Qwen2\n");
-  return hub;
-}
-
 static void fixture_setup(Fixture *fx, gconstpointer data)
 {
   g_autofree char *probe = shared_path("golden/tiny/llm/ema_model.bin");
@@ -83,7 +46,7 @@ static void fixture_setup(Fixture *fx, gconstpointer data)
 
   if (!g_file_test(probe, G_FILE_TEST_EXISTS) || !g_file_test(probe2, G_FILE_TEST_EXISTS))
     return;
-  fx->hub = fake_hub_new();
+  fx->hub = hs_fake_hub_new_release();
   fx->tmp = g_dir_make_tmp("hs-store-XXXXXX", NULL);
   fx->root = g_build_filename(fx->tmp, "models", NULL);
   fx->store = hs_model_store_new(fx->root);
