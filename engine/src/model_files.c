@@ -56,8 +56,6 @@ static hart_status read_one_into(const char *path, hart_tensor_set *set, hart_er
   if (st != HART_OK)
     return st;
   switch (kind) {
-  case HART_FILE_SAFETENSORS:
-    return hart_safetensors_read_into(path, set, err);
   case HART_FILE_TORCH_ZIP:
     return hart_torch_read_into(path, set, err);
   case HART_FILE_TORCH_LEGACY:
@@ -65,11 +63,12 @@ static hart_status read_one_into(const char *path, hart_tensor_set *set, hart_er
                      "%s: legacy torch.save format is not supported; re-save with torch>=1.6 or "
                      "convert",
                      path);
+  case HART_FILE_SAFETENSORS:
   case HART_FILE_UNKNOWN:
   default:
-    return hart_fail(err, HART_ERR_FORMAT,
-                     "%s: neither a safetensors file nor a PyTorch checkpoint (file too short)",
-                     path);
+    /* Unknown: too short to tell, and the strict to tell: the strict reader explains what is wrong
+     * with it. */
+    return hart_safetensors_read_into(path, set, err);
   }
 }
 
