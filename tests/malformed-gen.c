@@ -111,6 +111,12 @@ void mg_put32(GByteArray *b, size_t at, uint32_t v)
     b->data[at + (size_t)i] = (guint8)(v >> (8 * i));
 }
 
+static void put64(GByteArray *b, size_t at, uint64_t v)
+{
+  mg_put32(b, at, (uint32_t)v);
+  mg_put32(b, at + 4, (uint32_t)(v >> 32));
+}
+
 static void put_zeros(GByteArray *b, size_t n)
 {
   static const guint8 z[64] = { 0 };
@@ -121,7 +127,7 @@ static void put_zeros(GByteArray *b, size_t n)
   }
 }
 
-GByteArray *mg_zip(const mg_zip_entry *e, size_t n, mg_zip_layout *layout)
+static GByteArray *build_zip(const mg_zip_entry *e, size_t n, mg_zip_layout *layout, gboolean zip64)
 {
   GByteArray *b = g_byte_array_new();
   size_t cd_start;
@@ -157,23 +163,60 @@ GByteArray *mg_zip(const mg_zip_entry *e, size_t n, mg_zip_layout *layout)
     mg_put16(b, at + 6, 20);
     mg_put16(b, at + 10, e[i].method);
     mg_put32(b, at + 16, hart_crc32(e[i].data, e[i].len));
-    mg_put32(b, at + 20, (uint32_t)e[i].len);
-    mg_put32(b, at + 24, (uint32_t)e[i].len);
+    mg_put32(b, at + 20, zip64 ? 0xffffffffu : (uint32_t)e[i].len);
+    mg_put32(b, at + 24, zip64 ? 0xffffffffu : (uint32_t)e[i].len);
     mg_put16(b, at + 28, (uint16_t)nlen);
-    mg_put32(b, at + 42, (uint32_t)layout->local[i]);
+    mg_put32(b, at + 42, zip64 ? 0xffffffffu : (uint32_t)layout->local[i]);
     g_byte_array_append(b, (const guint8 *)e[i].name, (guint)nlen);
+    if (zip64) {
+      /* ZIP64 extended information: uncompressed size, compressed size, local offset. */
+      size_t x = b->len;
+      mg_put16(b, at + 30, 28);
+      put_zeros(b, 28);
+      mg_put16(b, x, 1);
+      mg_put16(b, x + 2, 24);
+      put64(b, x + 4, e[i].len);
+      put64(b, x + 12, e[i].len);
+      put64(b, x + 20, layout->local[i]);
+    }
+  }
+  if (zip64) {
+    /* ZIP64 end of central directory record and its locator, before the classic record. */
+    size_t r = b->len;
+    put_zeros(b, 56 + 20);
+    mg_put32(b, r, 0x06064b50u);
+    put64(b, r + 4, 44);
+    mg_put16(b, r + 12, 45);
+    mg_put16(b, r + 14, 45);
+    put64(b, r + 24, n);
+    put64(b, r + 32, n);
+    put64(b, r + 40, r - cd_start);
+    put64(b, r + 48, cd_start);
+    mg_put32(b, r + 56, 0x07064b50u);
+    put64(b, r + 64, r);
+    mg_put32(b, r + 72, 1);
   }
   layout->eocd = b->len;
   put_zeros(b, 22);
   mg_put32(b, layout->eocd, 0x06054b50u);
-  mg_put16(b, layout->eocd + 8, (uint16_t)n);
-  mg_put16(b, layout->eocd + 10, (uint16_t)n);
-  mg_put32(b, layout->eocd + 12, (uint32_t)(layout->eocd - cd_start));
-  mg_put32(b, layout->eocd + 16, (uint32_t)cd_start);
+  mg_put16(b, layout->eocd + 8, zip64 ? 0xffff : (uint16_t)n);
+  mg_put16(b, layout->eocd + 10, zip64 ? 0xffff : (uint16_t)n);
+  mg_put32(b, layout->eocd + 12, zip64 ? 0xffffffffu : (uint32_t)(layout->eocd - cd_start));
+  mg_put32(b, layout->eocd + 16, zip64 ? 0xffffffffu : (uint32_t)cd_start);
   return b;
 }
 
-GByteArray *mg_torch_zip_valid(void)
+GByteArray *mg_zip(const mg_zip_entry *e, size_t n, mg_zip_layout *layout)
+{
+  return build_zip(e, n, layout, FALSE);
+}
+
+GByteArray *mg_zip64(const mg_zip_entry *e, size_t n, mg_zip_layout *layout)
+{
+  return build_zip(e, n, layout, TRUE);
+}
+
+static GByteArray *torch_zip(gboolean zip64)
 {
   static const float w[4] = { 1, 2, 3, 4 };
   mg_tensor t = { "w", "FloatStorage", "0", 4, 0, 2, { 2, 2 }, { 2, 1 } };
@@ -182,7 +225,17 @@ GByteArray *mg_torch_zip_valid(void)
                         { "ck/data/0", w, sizeof w, 0 },
                         { "ck/version", "3\n", 2, 0 } };
   mg_zip_layout lay;
-  z = mg_zip(e, 3, &lay);
+  z = build_zip(e, 3, &lay, zip64);
   g_byte_array_unref(pkl);
   return z;
+}
+
+GByteArray *mg_torch_zip_valid(void)
+{
+  return torch_zip(FALSE);
+}
+
+GByteArray *mg_torch_zip64_valid(void)
+{
+  return torch_zip(TRUE);
 }

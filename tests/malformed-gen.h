@@ -45,8 +45,13 @@ typedef struct {
 /* A zip of stored entries (data 64-byte aligned like torch writes), correct CRCs. */
 GByteArray *mg_zip(const mg_zip_entry *e, size_t n, mg_zip_layout *layout);
 
-/* A valid torch.save archive "ck/" with one F32 tensor "w" [2, 2] = {1, 2, 3, 4}. */
+/* The same with every size and offset in ZIP64 records (what torch writes past 4 GiB). */
+GByteArray *mg_zip64(const mg_zip_entry *e, size_t n, mg_zip_layout *layout);
+
+/* A valid torch.save archive "ck/" with one F32 tensor "w" [2, 2] = {1, 2, 3, 4}; and the same
+ * archive in ZIP64 form. */
 GByteArray *mg_torch_zip_valid(void);
+GByteArray *mg_torch_zip64_valid(void);
 
 void mg_put16(GByteArray *b, size_t at, uint16_t v);
 void mg_put32(GByteArray *b, size_t at, uint32_t v);

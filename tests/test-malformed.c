@@ -643,6 +643,23 @@ static void test_controls(void)
   if (hart_tensor_set_open_file(zp, &set, &err) != HART_OK)
     g_error("%s", err.msg);
   hart_tensor_set_free(set);
+  /* ZIP64 records (torch writes them for archives past 4 GiB). */
+  write_in(dir, "ok.bin", mg_torch_zip64_valid());
+  if (hart_tensor_set_open_file(zp, &set, &err) != HART_OK)
+    g_error("%s", err.msg);
+  g_assert_cmpfloat(((const float *)hart_tensor_set_get(set, "w")->data)[2], ==, 3.0f);
+  hart_tensor_set_free(set);
+  /* A header of 640 bytes: its length starts with the bytes of a pickle PROTO 2 opcode. */
+  {
+    GString *h = g_string_new(ST1("[4]", "[0,16]"));
+    while (h->len < 640)
+      g_string_append_c(h, ' ');
+    write_in(dir, "ok.safetensors", mg_safetensors(h->str, data16, 16));
+    g_string_free(h, TRUE);
+    if (hart_tensor_set_open_file(st, &set, &err) != HART_OK)
+      g_error("%s", err.msg);
+    hart_tensor_set_free(set);
+  }
   g_free(st);
   g_free(zp);
   g_free(dir);

@@ -307,37 +307,54 @@ out:
   return st;
 }
 
+/* Drops the tensors a failed read appended: their views would dangle. */
+static void rollback(hart_tensor_set *set, size_t first)
+{
+  for (size_t i = first; i < set->n; i++)
+    free((char *)set->tensors[i].name);
+  set->n = first;
+}
+
+hart_status hart_safetensors_parse_buffer(const uint8_t *buf, size_t len, const char *where,
+                                          hart_tensor_set *set, hart_error *err)
+{
+  uint64_t hlen;
+  size_t first = set->n;
+  hart_status st;
+
+  if (len < 8)
+    return hart_fail(err, HART_ERR_FORMAT, "%s: file is shorter than 8 bytes", where);
+  memcpy(&hlen, buf, 8);
+  hlen = GUINT64_FROM_LE(hlen);
+  if (hlen > ST_HEADER_MAX)
+    return hart_fail(err, HART_ERR_FORMAT, "%s: header length %llu exceeds the 100 MB limit", where,
+                     (unsigned long long)hlen);
+  if (hlen > len - 8)
+    return hart_fail(err, HART_ERR_FORMAT, "%s: header length %llu runs past the end of the file",
+                     where, (unsigned long long)hlen);
+  st = parse_header(where, (const char *)buf + 8, (size_t)hlen, buf + 8 + hlen, len - 8 - hlen, set,
+                    err);
+  if (st != HART_OK)
+    rollback(set, first);
+  return st;
+}
+
 hart_status hart_safetensors_read_into(const char *path, hart_tensor_set *set, hart_error *err)
 {
   hart_mapping map;
-  uint64_t hlen;
+  size_t first = set->n;
   hart_status st = hart_map_file(path, &map, err);
 
   if (st != HART_OK)
     return st;
-  if (map.len < 8) {
-    hart_unmap(&map);
-    return hart_fail(err, HART_ERR_FORMAT, "%s: file is shorter than 8 bytes", path);
+  st = hart_safetensors_parse_buffer(map.addr, map.len, path, set, err);
+  if (st == HART_OK && hart_tensor_set_keep_mapping(set, map.addr, map.len) != 0) {
+    rollback(set, first);
+    st = hart_fail(err, HART_ERR_NO_MEMORY, "%s: out of memory", path);
   }
-  memcpy(&hlen, map.addr, 8);
-  hlen = GUINT64_FROM_LE(hlen);
-  if (hlen > ST_HEADER_MAX) {
+  if (st != HART_OK)
     hart_unmap(&map);
-    return hart_fail(err, HART_ERR_FORMAT, "%s: header length %llu exceeds the 100 MB limit", path,
-                     (unsigned long long)hlen);
-  }
-  if (hlen > map.len - 8) {
-    hart_unmap(&map);
-    return hart_fail(err, HART_ERR_FORMAT, "%s: header length %llu runs past the end of the file",
-                     path, (unsigned long long)hlen);
-  }
-  st = parse_header(path, (const char *)map.addr + 8, (size_t)hlen,
-                    (const uint8_t *)map.addr + 8 + hlen, map.len - 8 - hlen, set, err);
-  if (st != HART_OK || hart_tensor_set_keep_mapping(set, map.addr, map.len) != 0) {
-    hart_unmap(&map);
-    return st != HART_OK ? st : hart_fail(err, HART_ERR_NO_MEMORY, "%s: out of memory", path);
-  }
-  return HART_OK;
+  return st;
 }
 
 hart_status hart_tensor_set_open_safetensors(const char *path, hart_tensor_set **out,
