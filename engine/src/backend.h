@@ -201,6 +201,18 @@ typedef struct {
   /* PyTorch area (adaptive average pooling). */
   hart_status (*resize_area)(hart_backend *be, float *y, const float *x, int64_t NC, int64_t hin,
                              int64_t win, int64_t hout, int64_t wout);
+
+  /* ---- added for the VAE attention and decoder output (latent side) ---- */
+  /* Batched product of two activations: for each of `batch` matrices (contiguous, one after the
+   * other), c[M,N] = alpha * op(a) . op(b), op(a) = a [M,K] or, with trans_a, a stored [K,M];
+   * op(b) = b [K,N] or, with trans_b, b stored [N,K]. c does not alias a or b. */
+  hart_status (*bmm)(hart_backend *be, float *c, const float *a, const float *b, int64_t batch,
+                     int64_t M, int64_t N, int64_t K, int trans_a, int trans_b, float alpha);
+  /* y[r, :] = softmax(x[r, :]) over rows of n values (max-subtracted, fp32). y may alias x. */
+  hart_status (*softmax_rows)(hart_backend *be, float *y, const float *x, int64_t rows,
+                              int64_t n);
+  /* y[i] = min(max(x[i], lo), hi). y may alias x. */
+  hart_status (*clamp)(hart_backend *be, float *y, const float *x, int64_t n, float lo, float hi);
 } hart_backend_ops;
 
 struct hart_backend {

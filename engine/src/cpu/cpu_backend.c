@@ -120,6 +120,9 @@ static const hart_backend_ops cpu_ops = {
   .upsample2x = cpu_upsample2x,
   .resize_bicubic = cpu_resize_bicubic,
   .resize_area = cpu_resize_area,
+  .bmm = cpu_bmm,
+  .softmax_rows = cpu_softmax_rows,
+  .clamp = cpu_clamp,
 };
 
 hart_status hart_backend_cpu_new(int n_threads, hart_error *err, hart_backend **out)
