@@ -254,8 +254,7 @@ static hart_status preview(hart_engine *e, hart_stage stage, int step, int n_ste
   hart_preview pv;
   hart_status st = HART_OK;
 
-  if (e->req->preview_mode == HART_PREVIEW_NONE || e->req->on_preview == NULL ||
-      e->m->vae == NULL)
+  if (e->req->preview_mode == HART_PREVIEW_NONE || e->req->on_preview == NULL || e->m->vae == NULL)
     return HART_OK;
   if (e->req->preview_mode == HART_PREVIEW_CHEAP) {
     if (!e->have_proj)
