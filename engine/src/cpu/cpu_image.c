@@ -15,6 +15,15 @@
  */
 #define CONV_SCRATCH_BYTES ((size_t)64 << 20)
 
+/* The scratch bound; HART_CONV_SCRATCH_BYTES in the environment overrides it (tests use a tiny
+ * value to exercise many bands on small images). */
+static size_t conv_scratch_bytes(void)
+{
+  const char *e = getenv("HART_CONV_SCRATCH_BYTES");
+  long long v = e ? atoll(e) : 0;
+  return v > 0 ? (size_t)v : CONV_SCRATCH_BYTES;
+}
+
 /* ---- GroupNorm ---- */
 
 hart_status cpu_groupnorm(hart_backend *be, float *y, const float *x, const hart_bw *w,
@@ -201,7 +210,7 @@ static hart_status conv3x3_winograd(hart_backend *be, float *y, const float *x, 
   size_t per_row = (size_t)16 * (size_t)(Cin + Cout) * (size_t)TW * sizeof(float);
   float *U, *V, *M;
 
-  band = (int64_t)(CONV_SCRATCH_BYTES / per_row);
+  band = (int64_t)(conv_scratch_bytes() / per_row);
   if (band < 1)
     band = 1;
   if (band > TH)
@@ -265,7 +274,7 @@ hart_status cpu_conv2d(hart_backend *be, float *y, const float *x, const hart_bw
                   y + n * Cout * HW, (blasint)HW);
     return HART_OK;
   }
-  tile_rows = (int64_t)(CONV_SCRATCH_BYTES / ((size_t)Kdim * (size_t)W * sizeof(float)));
+  tile_rows = (int64_t)(conv_scratch_bytes() / ((size_t)Kdim * (size_t)W * sizeof(float)));
   if (tile_rows < 1)
     tile_rows = 1;
   if (tile_rows > H)
