@@ -15,6 +15,7 @@
 #include "config.h"
 #include "diffusion.h"
 #include "image.h"
+#include "philox.h"
 #include "preview.h"
 #include "test-util.h"
 #include "vae.h"
@@ -179,7 +180,8 @@ static void test_conv2d(void)
                                    { 2, 5, 7, 9, 6 },
                                    { 1, 3, 1, 1, 4 },
                                    { 1, 8, 2, 5, 3 },
-                                   { 1, 33, 16, 16, 40 }
+                                   { 1, 33, 16, 16, 40 },
+                                   { 1, 4, 5, 151, 6 }
   };
   hart_backend *be;
   hart_error err = { 0 };
@@ -641,6 +643,72 @@ static void test_diffusion_sampler(void)
   }
 }
 
+/* ---- the engine's own randomness (no replay) ---- */
+
+static int cancel_at_3(int k, int n_steps, const float *x, void *user)
+{
+  int *calls = user;
+  (*calls)++;
+  return k == 3;
+}
+
+/* Philox normals are standard normal, the sampler is deterministic per seed, seeds differ, and a
+ * step callback can cancel (HART_CANCELLED, nothing leaked: see the ASan build). */
+static void test_diffusion_philox(void)
+{
+  fixture f;
+  hart_diffusion *d;
+  hart_tensor_set *run;
+  run_id r = { "tiny", "run_smooth0" };
+  hart_diffusion_opts opts = { 0 };
+  float *z, *a, *b, *c;
+  int64_t N, Cv = 32;
+  double m = 0.0, v = 0.0;
+  const int64_t n = 1 << 20;
+  int calls = 0;
+  for (int64_t i = 0; i < n; i++) {
+    double g = hart_philox_normal(99, HART_DIFFUSION_STAGE, 1, (uint64_t)i);
+    m += g;
+    v += g * g;
+  }
+  m /= (double)n;
+  v = v / (double)n - m * m;
+  g_test_message("philox normals: mean %.5f, variance %.5f over %lld", m, v, (long long)n);
+  /* 5 standard errors: 5/sqrt(n) = 0.0049 for the mean, ~0.007 for the variance. */
+  g_assert_cmpfloat(fabs(m), <, 0.005);
+  g_assert_cmpfloat(fabs(v - 1.0), <, 0.007);
+  if (!require_case("tiny"))
+    return;
+  fixture_open(&f, "tiny", FALSE);
+  d = load_diffusion(&f);
+  run = open_run(&r);
+  z = ht_tensor_f32(run, "diff.z", NULL);
+  N = get_t(run, "diff.z")->shape[0] / 2;
+  a = g_new0(float, N *Cv);
+  b = g_new0(float, N *Cv);
+  c = g_new0(float, N *Cv);
+  opts.seed = 5;
+  g_assert_cmpint(hart_diffusion_sample(d, a, z, N, 3.0f, &opts), ==, HART_OK);
+  g_assert_cmpint(hart_diffusion_sample(d, b, z, N, 3.0f, &opts), ==, HART_OK);
+  g_assert_cmpmem(a, N * Cv * sizeof(float), b, N * Cv * sizeof(float));
+  opts.seed = 6;
+  g_assert_cmpint(hart_diffusion_sample(d, c, z, N, 3.0f, &opts), ==, HART_OK);
+  g_assert_cmpfloat(ht_max_abs_err(a, c, N * Cv), >, 0.01);
+  for (int64_t i = 0; i < N * Cv; i++)
+    g_assert_true(isfinite(a[i]) && fabsf(a[i]) <= 0.6f * 1.5f);
+  opts.on_step = cancel_at_3;
+  opts.user_data = &calls;
+  g_assert_cmpint(hart_diffusion_sample(d, c, z, N, 3.0f, &opts), ==, HART_CANCELLED);
+  g_assert_cmpint(calls, ==, 4);
+  g_free(z);
+  g_free(a);
+  g_free(b);
+  g_free(c);
+  hart_tensor_set_free(run);
+  hart_diffusion_free(d);
+  fixture_close(&f);
+}
+
 /* Reads an 8-bit RGB PNG (and optionally its text chunks as key/value pairs, g_strfreev). */
 static guint8 *read_png(const char *path, int *w, int *h, char ***text_out)
 {
@@ -920,6 +988,7 @@ int main(int argc, char **argv)
   g_test_add_func("/latent/schedule", test_schedule);
   g_test_add_func("/latent/latent-update", test_latent_update);
   g_test_add_func("/latent/diffusion-sampler", test_diffusion_sampler);
+  g_test_add_func("/latent/diffusion-philox", test_diffusion_philox);
   g_test_add_func("/latent/decoder-runs", test_decoder_runs);
   g_test_add_func("/latent/png-roundtrip", test_png_roundtrip);
   g_test_add_func("/latent/preview", test_preview);

@@ -140,35 +140,52 @@ static void wino_weights(float *U, const float *w, int64_t Cout, int64_t Cin)
   }
 }
 
-/* V[k][ci][t] = (B^T d B)[k] for the tiles of tile rows ty0 .. ty0+nty-1 (t = (ty-ty0)*TW+tx). */
+/* Tiles are transformed in groups of WINO_CHUNK along a row so the row-wise arithmetic runs on
+ * short contiguous arrays the compiler vectorises. */
+#define WINO_CHUNK 64
+
+/* V[k][ci][t] = (B^T d B)[k] for the tiles of tile rows ty0 .. ty0+nty-1 (t = (ty-ty0)*TW+tx).
+ * Tile (ty, tx) reads input rows 2ty-1 .. 2ty+2 and columns 2tx-1 .. 2tx+2 (zero outside). */
 static void wino_input(float *V, const float *x, int64_t Cin, int64_t H, int64_t W, int64_t TW,
                        int64_t ty0, int64_t nty)
 {
-  int64_t T = nty * TW;
+  int64_t T = nty * TW, plane = Cin * T;
 #pragma omp parallel for collapse(2)
   for (int64_t ci = 0; ci < Cin; ci++)
     for (int64_t ty = 0; ty < nty; ty++) {
       const float *xc = x + ci * H * W;
-      for (int64_t tx = 0; tx < TW; tx++) {
-        float d[4][4], t[4][4];
-        int64_t r0 = 2 * (ty0 + ty) - 1, c0 = 2 * tx - 1, ti = ty * TW + tx;
-        for (int r = 0; r < 4; r++)
-          for (int c = 0; c < 4; c++) {
-            int64_t rr = r0 + r, cc = c0 + c;
-            d[r][c] = rr >= 0 && rr < H && cc >= 0 && cc < W ? xc[rr * W + cc] : 0.0f;
-          }
-        for (int c = 0; c < 4; c++) {
-          t[0][c] = d[0][c] - d[2][c];
-          t[1][c] = d[1][c] + d[2][c];
-          t[2][c] = d[2][c] - d[1][c];
-          t[3][c] = d[1][c] - d[3][c];
-        }
+      float *vb = V + ci * T + ty * TW;
+      for (int64_t tx0 = 0; tx0 < TW; tx0 += WINO_CHUNK) {
+        int64_t nt = TW - tx0 < WINO_CHUNK ? TW - tx0 : WINO_CHUNK, span = 2 * nt + 2;
+        float d[4][2 * WINO_CHUNK + 2], rw[4][2 * WINO_CHUNK + 2];
+        /* The 4 input rows of this group, columns 2*tx0-1 .. 2*(tx0+nt), zero padded. */
         for (int r = 0; r < 4; r++) {
-          float *v = V + (r * 4) * Cin * T + ci * T + ti;
-          v[0] = t[r][0] - t[r][2];
-          v[Cin * T] = t[r][1] + t[r][2];
-          v[2 * Cin * T] = t[r][2] - t[r][1];
-          v[3 * Cin * T] = t[r][1] - t[r][3];
+          int64_t rr = 2 * (ty0 + ty) - 1 + r;
+          for (int64_t j = 0; j < span; j++) {
+            int64_t cc = 2 * tx0 - 1 + j;
+            d[r][j] = rr >= 0 && rr < H && cc >= 0 && cc < W ? xc[rr * W + cc] : 0.0f;
+          }
+        }
+        /* B^T d: combinations of rows. */
+#pragma omp simd
+        for (int64_t j = 0; j < span; j++) {
+          rw[0][j] = d[0][j] - d[2][j];
+          rw[1][j] = d[1][j] + d[2][j];
+          rw[2][j] = d[2][j] - d[1][j];
+          rw[3][j] = d[1][j] - d[3][j];
+        }
+        /* (B^T d) B: combinations of columns within each tile. */
+        for (int r = 0; r < 4; r++) {
+          float *v0 = vb + (4 * r) * plane + tx0, *v1 = v0 + plane, *v2 = v1 + plane,
+                *v3 = v2 + plane;
+          const float *q = rw[r];
+#pragma omp simd
+          for (int64_t t = 0; t < nt; t++) {
+            v0[t] = q[2 * t] - q[2 * t + 2];
+            v1[t] = q[2 * t + 1] + q[2 * t + 2];
+            v2[t] = q[2 * t + 2] - q[2 * t + 1];
+            v3[t] = q[2 * t + 1] - q[2 * t + 3];
+          }
         }
       }
     }
@@ -178,25 +195,40 @@ static void wino_input(float *V, const float *x, int64_t Cin, int64_t H, int64_t
 static void wino_output(float *y, const float *M, const hart_bw *b, int64_t Cout, int64_t H,
                         int64_t W, int64_t TW, int64_t ty0, int64_t nty)
 {
-  int64_t T = nty * TW;
+  int64_t T = nty * TW, plane = Cout * T;
 #pragma omp parallel for collapse(2)
   for (int64_t co = 0; co < Cout; co++)
     for (int64_t ty = 0; ty < nty; ty++) {
       float bv = b ? b->data[co] : 0.0f;
       float *yc = y + co * H * W;
-      for (int64_t tx = 0; tx < TW; tx++) {
-        float m[4][4], t[2][4];
-        int64_t ti = ty * TW + tx, oy = 2 * (ty0 + ty), ox = 2 * tx;
-        for (int k = 0; k < 16; k++)
-          m[k / 4][k % 4] = M[(k * Cout + co) * T + ti];
+      const float *mb = M + co * T + ty * TW;
+      int64_t oy = 2 * (ty0 + ty);
+      for (int64_t tx0 = 0; tx0 < TW; tx0 += WINO_CHUNK) {
+        int64_t nt = TW - tx0 < WINO_CHUNK ? TW - tx0 : WINO_CHUNK;
+        float t[2][4][WINO_CHUNK], out[2][2 * WINO_CHUNK];
+        /* A^T m: combinations of the 4 rows of each tile, for each of its 4 columns. */
         for (int c = 0; c < 4; c++) {
-          t[0][c] = m[0][c] + m[1][c] + m[2][c];
-          t[1][c] = m[1][c] - m[2][c] - m[3][c];
+          const float *m0 = mb + c * plane + tx0, *m1 = m0 + 4 * plane, *m2 = m1 + 4 * plane,
+                      *m3 = m2 + 4 * plane;
+#pragma omp simd
+          for (int64_t i = 0; i < nt; i++) {
+            t[0][c][i] = m0[i] + m1[i] + m2[i];
+            t[1][c][i] = m1[i] - m2[i] - m3[i];
+          }
         }
-        for (int i = 0; i < 2 && oy + i < H; i++) {
-          yc[(oy + i) * W + ox] = bv + (t[i][0] + t[i][1] + t[i][2]);
-          if (ox + 1 < W)
-            yc[(oy + i) * W + ox + 1] = bv + (t[i][1] - t[i][2] - t[i][3]);
+        /* (A^T m) A: the two output columns of each tile. */
+        for (int r = 0; r < 2; r++) {
+#pragma omp simd
+          for (int64_t i = 0; i < nt; i++) {
+            out[r][2 * i] = bv + (t[r][0][i] + t[r][1][i] + t[r][2][i]);
+            out[r][2 * i + 1] = bv + (t[r][1][i] - t[r][2][i] - t[r][3][i]);
+          }
+        }
+        for (int r = 0; r < 2 && oy + r < H; r++) {
+          int64_t ox = 2 * tx0, n_out = 2 * nt;
+          if (ox + n_out > W)
+            n_out = W - ox;
+          memcpy(yc + (oy + r) * W + ox, out[r], (size_t)n_out * sizeof(float));
         }
       }
     }
