@@ -129,10 +129,10 @@ typedef struct {
   /* Context tensor [context_tokens, context_dim] fp32 with its mask and position ids, as
    * `hart encode` writes them. Used when prompt is NULL. */
   const float *context;
-  const uint8_t *context_mask;
-  const int64_t *context_position_ids;
+  const uint8_t *context_mask;         /* NULL: every token valid */
+  const int64_t *context_position_ids; /* NULL: 0..n_valid-1, then n_valid-1 repeated */
 
-  uint64_t seed;
+  uint64_t seed;   /* 0 .. 2^63-1 (fits a signed 64-bit integer) */
   float cfg;       /* classifier-free guidance, default 4.5; 0.1 .. 20 */
   int smooth;      /* more_smooth Gumbel soft embedding (default 1) */
   int top_k_early; /* top-k for scales 0..6; 0 = default 600 */
@@ -144,6 +144,9 @@ typedef struct {
   hart_preview_fn on_preview;
   void *user_data;
   hart_cancel *cancel; /* optional */
+  /* Number of floats behind `context` when known (0: not checked); must equal
+   * context_tokens * context_dim. */
+  size_t context_numel;
 } hart_request;
 
 void hart_request_init(hart_request *req);

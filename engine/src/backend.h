@@ -68,7 +68,9 @@ typedef struct {
  * streams (stage, 0) for E and (stage, 1) for E2; or replay arrays (host memory): replay_idx
  * [B*n], replay_keep [B*n, replay_K] ascending vocab ids (replaces top-k), replay_gumbel
  * [B*n, replay_K] at those ids. Optional host outputs for dumps: keep_idx_host/keep_logit_host
- * [B*n, K] (K = number kept per row, = top_k without top_p), idx_host [B*n]. */
+ * [B*n, K] (K = top_k columns; rows with fewer kept entries are padded with -1 / -inf) hold
+ * the engine's OWN top-k/top-p set and its mixed logits, also when replay_keep is used for
+ * sampling (so that a test can compare the two sets); idx_host [B*n]. */
 typedef struct {
   const float *logits;
   int64_t B, n, V, Cv;
@@ -200,6 +202,17 @@ typedef struct {
   hart_status (*resize_area)(hart_backend *be, float *y, const float *x, int64_t NC, int64_t hin,
                              int64_t win, int64_t hout, int64_t wout);
 
+  /* ---- added for the VAE attention and decoder output (latent side) ---- */
+  /* Batched product of two activations: for each of `batch` matrices (contiguous, one after the
+   * other), c[M,N] = alpha * op(a) . op(b), op(a) = a [M,K] or, with trans_a, a stored [K,M];
+   * op(b) = b [K,N] or, with trans_b, b stored [N,K]. c does not alias a or b. */
+  hart_status (*bmm)(hart_backend *be, float *c, const float *a, const float *b, int64_t batch,
+                     int64_t M, int64_t N, int64_t K, int trans_a, int trans_b, float alpha);
+  /* y[r, :] = softmax(x[r, :]) over rows of n values (max-subtracted, fp32). y may alias x. */
+  hart_status (*softmax_rows)(hart_backend *be, float *y, const float *x, int64_t rows,
+                              int64_t n);
+  /* y[i] = min(max(x[i], lo), hi). y may alias x. */
+  hart_status (*clamp)(hart_backend *be, float *y, const float *x, int64_t n, float lo, float hi);
   /* ---- added for the Qwen2 text encoder (cpu/cpu_text.c) ---- */
   /* Rotate-half rotary embedding, in place. x is [G, n, H, hd]: the rows of a linear's output
    * (token t of group g is row g*n + t, head h its columns h*hd .. h*hd + hd - 1). cos and sin
@@ -220,6 +233,11 @@ typedef struct {
   hart_status (*attention_causal)(hart_backend *be, float *o, const float *q, const float *k,
                                   const float *v, const float *key_mask, int64_t G, int64_t n,
                                   int64_t H, int64_t KV, int64_t hd, float scale);
+
+  /* ---- optional queries (may be NULL: check before calling) ---- */
+  /* Device memory in bytes: in use now, the peak observed since creation, and the total. The CPU
+   * backend leaves this NULL (use the process's peak RSS instead). */
+  hart_status (*mem_stats)(hart_backend *be, size_t *used, size_t *peak, size_t *total);
 } hart_backend_ops;
 
 struct hart_backend {

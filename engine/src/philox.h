@@ -7,6 +7,7 @@
 #ifndef HART_PHILOX_H
 #define HART_PHILOX_H
 
+#include <math.h>
 #include <stdint.h>
 
 #ifdef __CUDACC__
@@ -65,6 +66,21 @@ HART_HD float hart_philox_uniform(uint64_t seed, uint32_t stage, uint32_t stream
 {
   return (float)(hart_philox_bits(seed, stage, stream, i) >> 8) * 5.9604644775390625e-8f +
          2.98023223876953125e-8f;
+}
+
+/* Standard normal number i of stream (stage, stream), by Box-Muller on the uniforms 2*(i/2) and
+ * 2*(i/2)+1 of the same stream: r = sqrt(-2 ln u1), z = r*cos(2 pi u2) for even i and
+ * r*sin(2 pi u2) for odd i. The math is done in double and rounded once to float so that the CPU
+ * and CUDA (whose double cos/sin/log/sqrt are within 1 ulp of glibc's) agree on practically every
+ * value; the uniforms are in (0, 1), so the log is finite. */
+HART_HD float hart_philox_normal(uint64_t seed, uint32_t stage, uint32_t stream, uint64_t i)
+{
+  uint64_t j = i & ~(uint64_t)1;
+  double u1 = (double)hart_philox_uniform(seed, stage, stream, j);
+  double u2 = (double)hart_philox_uniform(seed, stage, stream, j + 1);
+  double r = sqrt(-2.0 * log(u1));
+  double a = 6.283185307179586476925286766559 * u2;
+  return (float)((i & 1) ? r * sin(a) : r * cos(a));
 }
 
 #endif

@@ -29,4 +29,21 @@ hart_status hart_vae_decode(hart_vae *vae, float *img, const float *fhat, int64_
 /* Upscale factor of the decoder (16 for the release). */
 int hart_vae_upscale(const hart_vae *vae);
 
+/* Number of phi convolutions (share_quant_resi, 4). */
+int hart_vae_n_phi(const hart_vae *vae);
+
+/* Called by hart_vae_decode_trace at named points of the decoder with the current activation
+ * (backend memory, one image, [C, H, W]): "pq" (after post_quant_conv), "conv_in", "mid",
+ * "up<level>" (after each level including its upsampling), "preclamp" (conv_out output). */
+typedef void (*hart_vae_trace_fn)(const char *name, const float *x, int64_t C, int64_t H, int64_t W,
+                                  void *user);
+
+/* A tensor set with seeded random tokenizer weights at cfg's shapes (benchmarks, tests). */
+hart_status hart_vae_random_weights(const hart_vae_config *cfg, uint64_t seed,
+                                    hart_tensor_set **out, hart_error *err);
+
+/* hart_vae_decode with an optional trace callback (parity tests, debugging). */
+hart_status hart_vae_decode_trace(hart_vae *vae, float *img, const float *fhat, int64_t B,
+                                  int64_t S, hart_vae_trace_fn trace, void *user);
+
 #endif

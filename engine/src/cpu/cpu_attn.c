@@ -1,14 +1,130 @@
-/* cpu_attn.c: rotary embedding + KV cache append, and attention over the cache. */
+/* cpu_attn.c: rotary embedding + KV cache append, and attention over the cache. fp32.
+ *
+ * Attention has no mask (hart-spec §3.5): every new query sees every cached key. Scores are
+ * computed block by block of queries with OpenBLAS so that the score buffer stays small
+ * (ATTN_QBLOCK x L floats) even at the last 64x64 scale with ~10k cached keys. */
 #include "cpu_ops.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ATTN_QBLOCK 256
+
+/* x[0..hd) <- x / max(|x|, 1e-12) * mul: F.normalize(dim=-1) followed by the head multiplier. */
+static void l2_normalize(float *x, int64_t hd, float mul)
+{
+  float ss = 0.0f, nrm;
+  for (int64_t d = 0; d < hd; d++)
+    ss += x[d] * x[d];
+  nrm = sqrtf(ss);
+  if (nrm < 1e-12f)
+    nrm = 1e-12f;
+  for (int64_t d = 0; d < hd; d++)
+    x[d] = x[d] / nrm * mul;
+}
+
+/* Rotate-half RoPE over the whole head (§2.4): out = x*cos + rotate_half(x)*sin. */
+static void rope_rotate(float *dst, const float *x, const float *c, const float *s, int64_t hd)
+{
+  int64_t h2 = hd / 2;
+  for (int64_t d = 0; d < h2; d++)
+    dst[d] = x[d] * c[d] + (-x[d + h2]) * s[d];
+  for (int64_t d = h2; d < hd; d++)
+    dst[d] = x[d] * c[d] + x[d - h2] * s[d];
+}
 
 hart_status cpu_rope_append(hart_backend *be, const hart_rope_args *a)
 {
-  return hart_fail(be->err, HART_ERR_UNSUPPORTED, "cpu rope_append: not implemented yet");
+  int64_t G = a->G, n = a->n, H = a->H, hd = a->hd, C = H * hd;
+
+  if (hd > 1024 || hd % 2)
+    return hart_fail(be->err, HART_ERR_UNSUPPORTED, "rope_append: head dim %lld not supported",
+                     (long long)hd);
+  if (a->L0 < 0 || a->L0 + n > a->Lmax)
+    return hart_fail(be->err, HART_ERR_INTERNAL, "rope_append: cache overflow (%lld + %lld > %lld)",
+                     (long long)a->L0, (long long)n, (long long)a->Lmax);
+#pragma omp parallel for collapse(2)
+  for (int64_t g = 0; g < G; g++)
+    for (int64_t t = 0; t < n; t++) {
+      const float *row = a->qkv + (g * n + t) * 3 * C;
+      const float *c = a->cos ? a->cos + (g * n + t) * hd : NULL;
+      const float *s = a->sin ? a->sin + (g * n + t) * hd : NULL;
+      float tmp[1024];
+      for (int64_t h = 0; h < H; h++) {
+        float *qd = a->q + ((g * H + h) * n + t) * hd;
+        float *kd = a->k_cache + ((g * H + h) * a->Lmax + a->L0 + t) * hd;
+        float *vd = a->v_cache + ((g * H + h) * a->Lmax + a->L0 + t) * hd;
+        const float *qs = row + h * hd, *ks = row + C + h * hd, *vs = row + 2 * C + h * hd;
+
+        memcpy(vd, vs, (size_t)hd * sizeof(float));
+        memcpy(tmp, qs, (size_t)hd * sizeof(float));
+        if (a->l2_scale)
+          l2_normalize(tmp, hd, a->l2_scale[h]);
+        if (c)
+          rope_rotate(qd, tmp, c, s, hd);
+        else
+          memcpy(qd, tmp, (size_t)hd * sizeof(float));
+        memcpy(tmp, ks, (size_t)hd * sizeof(float));
+        if (a->l2_scale)
+          l2_normalize(tmp, hd, 1.0f);
+        if (c)
+          rope_rotate(kd, tmp, c, s, hd);
+        else
+          memcpy(kd, tmp, (size_t)hd * sizeof(float));
+      }
+    }
+  return HART_OK;
+}
+
+/* Row-wise softmax in place over L entries, fp32 with the max subtracted. */
+static void softmax_rows(float *S, int64_t rows, int64_t L)
+{
+#pragma omp parallel for
+  for (int64_t r = 0; r < rows; r++) {
+    float *s = S + r * L, m = -INFINITY, sum = 0.0f, inv;
+    for (int64_t j = 0; j < L; j++)
+      m = fmaxf(m, s[j]);
+    for (int64_t j = 0; j < L; j++) {
+      s[j] = expf(s[j] - m);
+      sum += s[j];
+    }
+    inv = 1.0f / sum;
+    for (int64_t j = 0; j < L; j++)
+      s[j] *= inv;
+  }
 }
 
 hart_status cpu_attention(hart_backend *be, float *o, const float *q, const float *k_cache,
                           const float *v_cache, int64_t G, int64_t H, int64_t n, int64_t L,
                           int64_t Lmax, int64_t hd, float scale)
 {
-  return hart_fail(be->err, HART_ERR_UNSUPPORTED, "cpu attention: not implemented yet");
+  int64_t C = H * hd, qb = n < ATTN_QBLOCK ? n : ATTN_QBLOCK;
+  float *S;
+
+  if (n == 0)
+    return HART_OK;
+  if (L <= 0 || L > Lmax)
+    return hart_fail(be->err, HART_ERR_INTERNAL, "attention: bad cache length %lld", (long long)L);
+  S = malloc((size_t)qb * (size_t)L * sizeof(float));
+  if (S == NULL)
+    return hart_fail(be->err, HART_ERR_NO_MEMORY, "attention: out of memory");
+  for (int64_t g = 0; g < G; g++)
+    for (int64_t h = 0; h < H; h++) {
+      const float *K = k_cache + (g * H + h) * Lmax * hd;
+      const float *V = v_cache + (g * H + h) * Lmax * hd;
+      for (int64_t t0 = 0; t0 < n; t0 += qb) {
+        int64_t m = n - t0 < qb ? n - t0 : qb;
+        const float *Q = q + ((g * H + h) * n + t0) * hd;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)m, (blasint)L, (blasint)hd,
+                    scale, Q, (blasint)hd, K, (blasint)hd, 0.0f, S, (blasint)L);
+        softmax_rows(S, m, L);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)m, (blasint)hd, (blasint)L,
+                    1.0f, S, (blasint)L, V, (blasint)hd, 0.0f, o + (g * n + t0) * C + h * hd,
+                    (blasint)C);
+      }
+    }
+  free(S);
+  return HART_OK;
 }

@@ -120,6 +120,9 @@ static const hart_backend_ops cpu_ops = {
   .upsample2x = cpu_upsample2x,
   .resize_bicubic = cpu_resize_bicubic,
   .resize_area = cpu_resize_area,
+  .bmm = cpu_bmm,
+  .softmax_rows = cpu_softmax_rows,
+  .clamp = cpu_clamp,
   .rope_inplace = cpu_rope_inplace,
   .attention_causal = cpu_attention_causal,
 };

@@ -60,6 +60,12 @@ hart_status cpu_resize_bicubic(hart_backend *be, float *y, const float *x, int64
                                int64_t hin, int64_t win, int64_t hout, int64_t wout);
 hart_status cpu_resize_area(hart_backend *be, float *y, const float *x, int64_t NC, int64_t hin,
                             int64_t win, int64_t hout, int64_t wout);
+hart_status cpu_clamp(hart_backend *be, float *y, const float *x, int64_t n, float lo, float hi);
+
+/* cpu_softmax.c: the pieces of the VAE attention (activation GEMM, row softmax). */
+hart_status cpu_bmm(hart_backend *be, float *c, const float *a, const float *b, int64_t batch,
+                    int64_t M, int64_t N, int64_t K, int trans_a, int trans_b, float alpha);
+hart_status cpu_softmax_rows(hart_backend *be, float *y, const float *x, int64_t rows, int64_t n);
 
 hart_status cpu_rope_inplace(hart_backend *be, float *x, const float *cos, const float *sin,
                              int64_t G, int64_t n, int64_t H, int64_t hd);
