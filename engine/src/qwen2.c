@@ -146,6 +146,10 @@ hart_status hart_qwen2_load(hart_backend *be, const char *dir, hart_qwen2 **out,
   hart_status st;
 
   *out = NULL;
+  if (be->ops->rope_inplace == NULL || be->ops->attention_causal == NULL)
+    return hart_fail(err, HART_ERR_UNSUPPORTED,
+                     "the %s backend has no rope_inplace/attention_causal ops for the text encoder",
+                     be->name);
   /* config.json, the weights (single file or sharded index) and the manifest check: a missing,
    * extra or misshaped tensor is named there. */
   st = hart_model_part_open(dir, HART_PART_QWEN2, &part, err);
