@@ -282,6 +282,58 @@ static void test_gallery(void)
   th_rm_rf(dir);
 }
 
+static gboolean reindex_offered(gpointer data)
+{
+  HsGalleryView *g = data;
+  return g->last_toast != NULL && strstr(adw_toast_get_title(g->last_toast), "no history entry");
+}
+
+/* A damaged database is moved aside; the gallery says so, finds the images that lost their rows
+ * and restores them from their embedded settings when asked. */
+static void test_recovery(void)
+{
+  g_autofree char *dir = th_tmpdir();
+  g_autofree char *db_path = g_build_filename(dir, "history.db", NULL);
+  g_autoptr(GError) error = NULL;
+  HsHistory *history = hs_history_new(dir);
+  GtkWidget *window;
+  HsGalleryView *gallery;
+  const char *title;
+
+  for (int i = 0; i < 2; i++) {
+    HsHistoryItem *item =
+        th_add(history, i ? "a green valley" : "a stormy sea", 40 + i, 64, 64, &error);
+    g_assert_no_error(error);
+    g_object_unref(item);
+  }
+  g_assert_finalize_object(history);
+  g_assert_true(g_file_set_contents(db_path, "this is not a database at all", -1, NULL));
+
+  history = hs_history_new(dir);
+  window = gtk_window_new();
+  gtk_window_set_default_size(GTK_WINDOW(window), 900, 640);
+  gallery = hs_gallery_view_new(history);
+  gtk_window_set_child(GTK_WINDOW(window), GTK_WIDGET(gallery));
+  gtk_window_present(GTK_WINDOW(window));
+  wait_until(reindex_offered, gallery, "the re-index offer");
+  g_assert_nonnull(hs_history_get_notice(history));
+  title = adw_toast_get_title(gallery->last_toast);
+  g_test_message("toast: %s", title);
+  g_assert_nonnull(strstr(title, "2 images"));
+  wait_items(gallery, 0);
+  screenshot(window, "gallery-07-recovery-offer.png");
+  g_signal_emit_by_name(gallery->last_toast, "button-clicked");
+  adw_toast_dismiss(gallery->last_toast);
+  wait_items(gallery, 2);
+  g_assert_cmpuint(find_prompt(gallery, "a green valley"), ==, 0);
+  screenshot(window, "gallery-08-recovered.png");
+  gtk_window_destroy(GTK_WINDOW(window));
+  while (g_main_context_iteration(NULL, FALSE))
+    ;
+  g_assert_finalize_object(history);
+  th_rm_rf(dir);
+}
+
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
@@ -291,5 +343,6 @@ int main(int argc, char **argv)
   }
   adw_init();
   g_test_add_func("/history/gallery/flow", test_gallery);
+  g_test_add_func("/history/gallery/recovery", test_recovery);
   return g_test_run();
 }

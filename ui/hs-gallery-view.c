@@ -373,6 +373,99 @@ static gboolean on_drop(GtkDropTarget *target, const GValue *value, double x, do
   return TRUE;
 }
 
+/* --- start-up: open, recovery notice, reconcile, offer to re-index orphans --- */
+
+static void on_reindexed(GObject *source, GAsyncResult *res, gpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HsHistoryItem) item = hs_history_reindex_finish(HS_HISTORY(source), res, &error);
+
+  /* The item appears through ::item-added; a file that cannot be read stays where it is. */
+  if (item == NULL)
+    g_warning("Could not restore a history entry: %s", error->message);
+}
+
+static void on_reindex_clicked(AdwToast *toast, GStrv orphans)
+{
+  HsHistory *history = g_object_get_data(G_OBJECT(toast), "hs-history");
+
+  for (guint i = 0; orphans[i] != NULL; i++)
+    hs_history_reindex_async(history, orphans[i], NULL, on_reindexed, NULL);
+}
+
+static void on_reconciled(GObject *source, GAsyncResult *res, gpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HsHistoryReconcileReport) r =
+      hs_history_reconcile_finish(HS_HISTORY(source), res, &error);
+  g_autoptr(HsGalleryView) self = g_weak_ref_get(data);
+  guint n;
+  g_autofree char *text = NULL;
+  AdwToast *toast;
+
+  g_weak_ref_clear(data);
+  g_free(data);
+  if (r == NULL) {
+    if (self != NULL && !g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+      show_error(self, _("Could not check the history"), error);
+    return;
+  }
+  n = g_strv_length(r->orphan_pngs);
+  if (self == NULL || n == 0 || hs_history_get_read_only(self->history))
+    return;
+  /* Images saved just before a crash, or left by another copy of the app: offer them back. */
+  text = g_strdup_printf(
+      ngettext("%u image has no history entry", "%u images have no history entry", n), n);
+  toast = adw_toast_new(text);
+  adw_toast_set_button_label(toast, _("_Restore"));
+  adw_toast_set_timeout(toast, 0);
+  adw_toast_set_priority(toast, ADW_TOAST_PRIORITY_HIGH);
+  g_object_set_data_full(G_OBJECT(toast), "hs-history", g_object_ref(self->history),
+                         g_object_unref);
+  g_object_set_data_full(G_OBJECT(toast), "hs-orphans", g_steal_pointer(&r->orphan_pngs),
+                         (GDestroyNotify)g_strfreev);
+  g_signal_connect(toast, "button-clicked", G_CALLBACK(on_reindex_clicked),
+                   g_object_get_data(G_OBJECT(toast), "hs-orphans"));
+  hs_gallery_view_add_toast(self, toast);
+}
+
+static void on_opened(GObject *source, GAsyncResult *res, gpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  gboolean ok = hs_history_open_finish(HS_HISTORY(source), res, &error);
+  g_autoptr(HsGalleryView) self = g_weak_ref_get(data);
+  const char *notice;
+
+  if (self == NULL) {
+    g_weak_ref_clear(data);
+    g_free(data);
+    return;
+  }
+  if (!ok) {
+    g_weak_ref_clear(data);
+    g_free(data);
+    show_error(self, _("The history cannot be opened"), error);
+    return;
+  }
+  /* Moved aside (damaged) or read-only (newer version): say so once, plainly. */
+  notice = hs_history_get_notice(self->history);
+  if (notice != NULL) {
+    AdwToast *toast = adw_toast_new(notice);
+    adw_toast_set_timeout(toast, 0);
+    hs_gallery_view_add_toast(self, toast);
+  }
+  update_actions(self);
+  hs_history_reconcile_async(self->history, self->cancellable, on_reconciled, data);
+}
+
+static void start_up(HsGalleryView *self)
+{
+  GWeakRef *weak = g_new0(GWeakRef, 1);
+
+  g_weak_ref_init(weak, self);
+  hs_history_open_async(self->history, self->cancellable, on_opened, weak);
+}
+
 /* --- GObject --- */
 
 static void hs_gallery_view_constructed(GObject *object)
@@ -402,6 +495,7 @@ static void hs_gallery_view_constructed(GObject *object)
   g_signal_connect(drop, "drop", G_CALLBACK(on_drop), self);
   gtk_widget_add_controller(GTK_WIDGET(self), GTK_EVENT_CONTROLLER(drop));
   update_state(self);
+  start_up(self);
 }
 
 static void hs_gallery_view_dispose(GObject *object)
