@@ -711,6 +711,41 @@ static void readonly_child(const char *dir)
   g_object_unref(a);
   finalize_history(h);
 
+  /* A whole history on a read-only folder: shown read-only, with a notice; nothing changes. */
+  {
+    g_autofree char *sub = g_build_filename(dir, "ro", NULL);
+    g_autofree char *db_path = g_build_filename(sub, "history.db", NULL);
+    g_autoptr(GBytes) before = NULL;
+    g_autoptr(GBytes) after = NULL;
+    GPtrArray *rows;
+
+    h = hs_history_new(sub);
+    b = th_add(h, "kept on a read-only disk", 3, 8, 8, &error);
+    g_assert_no_error(error);
+    g_object_unref(b);
+    finalize_history(h);
+    before = th_file_bytes(db_path);
+    g_assert_cmpint(g_chmod(sub, 0555), ==, 0);
+    h = hs_history_new(sub);
+    g_assert_true(th_open(h, &error));
+    g_assert_no_error(error);
+    g_assert_true(hs_history_get_read_only(h));
+    g_test_message("notice: %s", hs_history_get_notice(h));
+    g_assert_nonnull(strstr(hs_history_get_notice(h), "cannot be written"));
+    rows = th_list(h, NULL, FALSE, &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(rows->len, ==, 1);
+    g_ptr_array_unref(rows);
+    b = th_add(h, "not kept", 4, 8, 8, &error);
+    g_assert_null(b);
+    g_assert_error(error, HS_HISTORY_ERROR, HS_HISTORY_ERROR_READ_ONLY);
+    g_clear_error(&error);
+    finalize_history(h);
+    after = th_file_bytes(db_path);
+    g_assert_true(g_bytes_equal(before, after));
+    g_chmod(sub, 0755);
+  }
+
   /* A history in a folder that cannot be created: a clear error, no crash. */
   {
     g_autofree char *sub = g_build_filename(images, "nested", NULL);
@@ -718,6 +753,7 @@ static void readonly_child(const char *dir)
     g_assert_false(th_open(h, &error));
     g_assert_error(error, HS_HISTORY_ERROR, HS_HISTORY_ERROR_IO);
     g_test_message("error: %s", error->message);
+    g_assert_nonnull(strstr(error->message, "Permission denied"));
     g_clear_error(&error);
     finalize_history(h);
   }
