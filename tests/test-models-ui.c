@@ -52,29 +52,36 @@ static void settle(GtkWidget *window)
   wait_for(frames_done, &rounds, 5, "frames");
 }
 
+/* The window's render node; NULL while a relayout is pending (the progress label changes many
+ * times a second during a download), in which case the caller lets a frame pass and retries. */
+static GskRenderNode *window_node(GtkWidget *window, int w, int h)
+{
+  g_autoptr(GdkPaintable) paintable = gtk_widget_paintable_new(window);
+  GtkSnapshot *snapshot = gtk_snapshot_new();
+  gdk_paintable_snapshot(paintable, snapshot, w, h);
+  return gtk_snapshot_free_to_node(snapshot);
+}
+
 static void screenshot(GtkWidget *window, const char *name)
 {
   const char *dir = g_getenv("HS_TEST_ARTIFACTS");
-  int w = gtk_widget_get_width(window), h = gtk_widget_get_height(window);
-  g_autoptr(GdkPaintable) paintable = NULL;
   g_autoptr(GskRenderNode) node = NULL;
   g_autoptr(GdkTexture) texture = NULL;
   g_autofree char *path = NULL;
-  GtkSnapshot *snapshot;
+  int w = 0, h = 0;
 
   if (dir == NULL)
     return;
-  settle(window);
-  w = gtk_widget_get_width(window);
-  h = gtk_widget_get_height(window);
   g_mkdir_with_parents(dir, 0755);
-  paintable = gtk_widget_paintable_new(window);
-  snapshot = gtk_snapshot_new();
-  gdk_paintable_snapshot(paintable, snapshot, w, h);
-  node = gtk_snapshot_free_to_node(snapshot);
+  for (int attempt = 0; node == NULL && attempt < 100; attempt++) {
+    int rounds = 3;
+    wait_for(frames_done, &rounds, 5, "a frame");
+    w = gtk_widget_get_width(window);
+    h = gtk_widget_get_height(window);
+    node = window_node(window, w, h);
+  }
   if (node == NULL)
-    g_error("%s: empty snapshot of a %dx%d window (mapped %d)", name, w, h,
-            gtk_widget_get_mapped(window));
+    g_error("%s: no render node for the %dx%d window", name, w, h);
   texture = gsk_renderer_render_texture(gtk_native_get_renderer(GTK_NATIVE(window)), node,
                                         &GRAPHENE_RECT_INIT(0, 0, (float)w, (float)h));
   path = g_build_filename(dir, name, NULL);
