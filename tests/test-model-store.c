@@ -712,15 +712,85 @@ static void test_verify_delete(Fixture *fx, gconstpointer data)
   g_assert_cmpuint(list->len, ==, 0);
 }
 
-/* The downloaded store entry opens with the engine and generates a 64x64 image. */
-static void test_engine_opens(Fixture *fx, gconstpointer data)
+/* Generates one image from model_dir on the CPU, conditioned on batch element 0 of
+ * golden/tiny/inputs.safetensors. */
+static hart_status generate_from(const char *model_dir, const char *text_dir, uint64_t seed,
+                                 hart_image *image, char *msg, size_t msg_len)
+{
+  g_autofree char *inputs = shared_path("golden/tiny/inputs.safetensors");
+  hart_tensor_set *set = NULL;
+  hart_error err = { 0 };
+  hart_open_options opts;
+  hart_engine *engine = NULL;
+  hart_request req;
+  hart_status st;
+
+  g_assert_cmpint(hart_tensor_set_open_safetensors(inputs, &set, &err), ==, HART_OK);
+  hart_open_options_init(&opts);
+  opts.model_dir = model_dir;
+  opts.text_model_dir = text_dir;
+  opts.backend = HART_BACKEND_CPU;
+  opts.n_threads = 2;
+  st = hart_engine_open(&opts, &engine, msg, msg_len);
+  if (st == HART_OK) {
+    hart_request_init(&req);
+    if (text_dir != NULL) {
+      req.prompt = "a red heart";
+    } else {
+      req.context = hart_tensor_set_get(set, "context")->data;
+      req.context_mask = hart_tensor_set_get(set, "context_mask")->data;
+      req.context_position_ids = hart_tensor_set_get(set, "context_position_ids")->data;
+    }
+    req.seed = seed;
+    st = hart_generate(engine, &req, image);
+    if (st != HART_OK)
+      g_strlcpy(msg, hart_engine_last_error(engine), msg_len);
+    hart_engine_close(engine);
+  }
+  hart_tensor_set_free(set);
+  return st;
+}
+
+/* The downloaded and converted store entry opens with the engine and generates exactly the
+ * image the golden folder (with its original ema_model.bin) gives for the same seed. */
+static void test_engine_generates(Fixture *fx, gconstpointer data)
 {
   g_autoptr(GError) error = NULL;
   g_autofree char *hart = NULL;
   g_autofree char *text = NULL;
-  hart_open_options opts;
-  hart_engine *engine = NULL;
-  hart_request req;
+  g_autofree char *golden = shared_path("golden/tiny");
+  hart_image a = { 0 }, b = { 0 };
+  char msg[512] = "";
+  hart_status st;
+
+  if (skip_without_data(fx))
+    return;
+  g_assert_true(hs_model_store_download_sync(fx->store, &fake_release, hs_fake_hub_url(fx->hub),
+                                             NULL, NULL, NULL, &error));
+  g_assert_no_error(error);
+  g_assert_true(hs_model_store_find_ready(fx->store, &fake_release, &hart, &text));
+  st = generate_from(hart, NULL, 7, &a, msg, sizeof msg);
+  if (st == HART_ERR_UNSUPPORTED) {
+    g_test_skip_printf("the engine cannot generate yet: %s", msg);
+    return;
+  }
+  if (st != HART_OK)
+    g_error("%s: %s", hart_status_name(st), msg);
+  g_assert_cmpint(a.width, ==, 64);
+  g_assert_cmpint(a.height, ==, 64);
+  st = generate_from(golden, NULL, 7, &b, msg, sizeof msg);
+  g_assert_cmpint(st, ==, HART_OK);
+  g_assert_cmpint(memcmp(a.rgb, b.rgb, (size_t)a.width * a.height * 3), ==, 0);
+  hart_image_clear(&a);
+  hart_image_clear(&b);
+}
+
+/* With the text model from the store: a prompt instead of a context tensor. */
+static void test_engine_prompt(Fixture *fx, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *hart = NULL;
+  g_autofree char *text = NULL;
   hart_image image = { 0 };
   char msg[512] = "";
   hart_status st;
@@ -731,32 +801,15 @@ static void test_engine_opens(Fixture *fx, gconstpointer data)
                                              NULL, NULL, NULL, &error));
   g_assert_no_error(error);
   g_assert_true(hs_model_store_find_ready(fx->store, &fake_release, &hart, &text));
-  hart_open_options_init(&opts);
-  opts.model_dir = hart;
-  opts.text_model_dir = text;
-  opts.backend = HART_BACKEND_CPU;
-  opts.n_threads = 2;
-  st = hart_engine_open(&opts, &engine, msg, sizeof msg);
+  st = generate_from(hart, text, 1, &image, msg, sizeof msg);
   if (st == HART_ERR_UNSUPPORTED) {
-    g_test_skip_printf("hart_engine_open is not implemented yet: %s", msg);
+    g_test_skip_printf("the engine cannot use the text model yet: %s", msg);
     return;
   }
-  g_assert_cmpstr(msg, ==, "");
-  g_assert_cmpint(st, ==, HART_OK);
-  hart_request_init(&req);
-  req.prompt = "a red heart";
-  req.seed = 1;
-  st = hart_generate(engine, &req, &image);
-  if (st == HART_ERR_UNSUPPORTED) {
-    hart_engine_close(engine);
-    g_test_skip_printf("hart_generate is not implemented yet: %s", hart_engine_last_error(engine));
-    return;
-  }
-  g_assert_cmpint(st, ==, HART_OK);
+  if (st != HART_OK)
+    g_error("%s: %s", hart_status_name(st), msg);
   g_assert_cmpint(image.width, ==, 64);
-  g_assert_cmpint(image.height, ==, 64);
   hart_image_clear(&image);
-  hart_engine_close(engine);
 }
 
 #define ADD(name, fn) g_test_add("/store/" name, Fixture, NULL, fixture_setup, fn, fixture_teardown)
@@ -775,6 +828,7 @@ int main(int argc, char **argv)
   ADD("import-good", test_import_good);
   ADD("import-broken", test_import_broken);
   ADD("verify-delete", test_verify_delete);
-  ADD("engine-opens", test_engine_opens);
+  ADD("engine-generates", test_engine_generates);
+  ADD("engine-prompt", test_engine_prompt);
   return g_test_run();
 }
