@@ -812,6 +812,68 @@ static void test_engine_prompt(Fixture *fx, gconstpointer data)
   hart_image_clear(&image);
 }
 
+/* ---- the hart-models tool ---- */
+
+static char *run_cli(const char *root, int *status, const char *arg1, const char *arg2)
+{
+  const char *cli = g_getenv("HART_MODELS_CLI");
+  g_autoptr(GSubprocess) proc = NULL;
+  g_autoptr(GError) error = NULL;
+  char *out = NULL;
+
+  proc = g_subprocess_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE, &error,
+                          cli, "--store", root, arg1, arg2, NULL);
+  g_assert_no_error(error);
+  g_assert_true(g_subprocess_communicate_utf8(proc, NULL, NULL, &out, NULL, &error));
+  g_assert_no_error(error);
+  *status = g_subprocess_get_exit_status(proc);
+  return out;
+}
+
+static void test_cli(Fixture *fx, gconstpointer data)
+{
+  g_autofree char *src = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *dir = NULL;
+  g_autoptr(GPtrArray) list = NULL;
+  int status = -1;
+
+  if (skip_without_data(fx))
+    return;
+  if (g_getenv("HART_MODELS_CLI") == NULL) {
+    g_test_skip("HART_MODELS_CLI not set");
+    return;
+  }
+  src = shared_path("golden/tiny");
+  out = run_cli(fx->root, &status, "import", src);
+  g_assert_cmpint(status, ==, 0);
+  g_assert_nonnull(strstr(out, "imported into"));
+  g_clear_pointer(&out, g_free);
+  list = hs_model_store_list(fx->store);
+  g_assert_cmpuint(list->len, ==, 1);
+  dir = g_strdup(((HsModelEntry *)list->pdata[0])->dir);
+
+  out = run_cli(fx->root, &status, "list", NULL);
+  g_assert_cmpint(status, ==, 0);
+  g_assert_nonnull(strstr(out, "ready"));
+  g_assert_nonnull(strstr(out, dir));
+  g_clear_pointer(&out, g_free);
+
+  out = run_cli(fx->root, &status, "verify", dir);
+  g_assert_cmpint(status, ==, 0);
+  g_assert_nonnull(strstr(out, ": ok"));
+  g_clear_pointer(&out, g_free);
+
+  out = run_cli(fx->root, &status, "import", fx->tmp); /* not a model folder */
+  g_assert_cmpint(status, ==, 1);
+  g_assert_nonnull(strstr(out, "neither a HART folder"));
+  g_clear_pointer(&out, g_free);
+
+  out = run_cli(fx->root, &status, "delete", dir);
+  g_assert_cmpint(status, ==, 0);
+  g_assert_false(g_file_test(dir, G_FILE_TEST_EXISTS));
+}
+
 #define ADD(name, fn) g_test_add("/store/" name, Fixture, NULL, fixture_setup, fn, fixture_teardown)
 
 int main(int argc, char **argv)
@@ -828,6 +890,7 @@ int main(int argc, char **argv)
   ADD("import-good", test_import_good);
   ADD("import-broken", test_import_broken);
   ADD("verify-delete", test_verify_delete);
+  ADD("cli", test_cli);
   ADD("engine-generates", test_engine_generates);
   ADD("engine-prompt", test_engine_prompt);
   return g_test_run();
