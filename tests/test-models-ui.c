@@ -196,6 +196,48 @@ static void test_first_run_download(void)
   hs_fake_hub_free(hub);
 }
 
+typedef struct {
+  HsModelsPage *page;
+  guint want;
+} EntriesWatch;
+
+static gboolean has_entries(gpointer data)
+{
+  EntriesWatch *w = data;
+  return hs_models_page_get_n_entries(w->page) >= w->want;
+}
+
+/* Import through the Models page (what its folder chooser does), off the main thread. */
+static void test_page_import(void)
+{
+  const char *shared = g_getenv("HART_SHARED");
+  g_autofree char *tiny =
+      g_build_filename(shared ? shared : "/nonexistent", "golden", "tiny", NULL);
+  g_autofree char *tmp = NULL;
+  g_autofree char *root = NULL;
+  g_autoptr(HsModelStore) store = NULL;
+  EntriesWatch w;
+  GtkWidget *page, *window;
+
+  if (!g_file_test(tiny, G_FILE_TEST_IS_DIR)) {
+    g_test_skip("shared data not found (HART_SHARED)");
+    return;
+  }
+  tmp = g_dir_make_tmp("hs-models-ui-XXXXXX", NULL);
+  root = g_build_filename(tmp, "models", NULL);
+  store = hs_model_store_new(root);
+  page = hs_models_page_new(store, hs_model_release_default(), "http://127.0.0.1:9");
+  window = window_with(page, 720, 640);
+  screenshot(window, "05-models-page-empty.png");
+  w.page = HS_MODELS_PAGE(page);
+  w.want = 1;
+  hs_models_page_import(w.page, tiny);
+  wait_for(has_entries, &w, 60, "the import");
+  screenshot(window, "06-models-page-imported.png");
+  gtk_window_destroy(GTK_WINDOW(window));
+  hs_fs_remove_tree(tmp, NULL);
+}
+
 int main(int argc, char **argv)
 {
   signal(SIGPIPE, SIG_IGN);
@@ -208,5 +250,6 @@ int main(int argc, char **argv)
   gtk_test_init(&argc, &argv, NULL);
   adw_init();
   g_test_add_func("/models-ui/first-run-download", test_first_run_download);
+  g_test_add_func("/models-ui/page-import", test_page_import);
   return g_test_run();
 }
