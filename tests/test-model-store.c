@@ -3,9 +3,12 @@
  * shared/text/qwen2-tiny: download with injected failures, progress, cancel and resume,
  * conversion, wrong hashes, disk space, pinned hashes, import of good and broken folders,
  * verify and delete, and opening the result with the engine. */
+#include <fcntl.h>
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include "hart.h"
 #include "hs-fake-hub.h"
@@ -368,6 +371,35 @@ static void test_no_space(Fixture *fx, gconstpointer data)
   /* Refused before any file was requested. */
   g_assert_cmpuint(hs_fake_hub_counts(fx->hub, HART_REPO, "llm/config.json").requests, ==, 0);
   g_assert_cmpuint(hs_fake_hub_counts(fx->hub, TEXT_REPO, "config.json").requests, ==, 0);
+}
+
+/* Another process (here: another open file) holding the store lock: refused, not mixed. */
+static void test_busy(Fixture *fx, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *lock = NULL;
+  g_autofree char *src = NULL;
+  int fd;
+
+  if (skip_without_data(fx))
+    return;
+  g_mkdir_with_parents(fx->root, 0755);
+  lock = g_build_filename(fx->root, ".lock", NULL);
+  fd = g_open(lock, O_RDWR | O_CREAT, 0644);
+  g_assert_cmpint(fd, >=, 0);
+  g_assert_cmpint(flock(fd, LOCK_EX), ==, 0);
+  g_assert_false(hs_model_store_download_sync(fx->store, &fake_release, hs_fake_hub_url(fx->hub),
+                                              NULL, NULL, NULL, &error));
+  g_assert_error(error, G_IO_ERROR, G_IO_ERROR_BUSY);
+  g_clear_error(&error);
+  src = shared_path("golden/tiny");
+  g_assert_null(hs_model_store_import_sync(fx->store, src, NULL, NULL, NULL, &error));
+  g_assert_error(error, G_IO_ERROR, G_IO_ERROR_BUSY);
+  g_clear_error(&error);
+  close(fd);
+  g_assert_true(hs_model_store_download_sync(fx->store, &fake_release, hs_fake_hub_url(fx->hub),
+                                             NULL, NULL, NULL, &error));
+  g_assert_no_error(error);
 }
 
 static void test_pinned_mismatch(Fixture *fx, gconstpointer data)
@@ -886,6 +918,7 @@ int main(int argc, char **argv)
   ADD("own-download", test_own_download);
   ADD("wrong-hash", test_wrong_hash);
   ADD("no-space", test_no_space);
+  ADD("busy", test_busy);
   ADD("pinned-mismatch", test_pinned_mismatch);
   ADD("import-good", test_import_good);
   ADD("import-broken", test_import_broken);
