@@ -1,8 +1,12 @@
 /* hs-model-store.c: the model store (see hs-model-store.h). */
 #include "hs-model-store.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <glib/gstdio.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include "hs-hub.h"
 #include "hs-model-fs.h"
@@ -554,6 +558,28 @@ static gboolean download_component(HsModelStore *store, SoupSession *session, co
   return finish_entry(m, p->dir, t, cancellable, error);
 }
 
+/* One writer per store across processes (the app and `hart-models`): an exclusive flock on
+ * <root>/.lock, released when the fd closes. Returns the fd, or -1 with G_IO_ERROR_BUSY. */
+static int store_lock(HsModelStore *store, GError **error)
+{
+  g_autofree char *path = g_build_filename(store->root, ".lock", NULL);
+  int fd;
+
+  if (g_mkdir_with_parents(store->root, 0755) != 0 ||
+      (fd = g_open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0) {
+    g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "cannot open %s: %s", path,
+                g_strerror(errno));
+    return -1;
+  }
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    close(fd);
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_BUSY,
+                "another download or import is using the model store %s", store->root);
+    return -1;
+  }
+  return fd;
+}
+
 gboolean hs_model_store_download_sync(HsModelStore *store, const HsModelRelease *release,
                                       const char *base_url, HsModelProgressFunc progress,
                                       gpointer user_data, GCancellable *cancellable, GError **error)
@@ -564,7 +590,10 @@ gboolean hs_model_store_download_sync(HsModelStore *store, const HsModelRelease 
   Tracker t = { 0 };
   gboolean ok = TRUE;
   guint n = release->n_components;
+  int lock_fd = store_lock(store, error);
 
+  if (lock_fd < 0)
+    return FALSE;
   t.func = progress;
   t.user_data = user_data;
   t.p.eta_seconds = -1;
@@ -586,6 +615,7 @@ gboolean hs_model_store_download_sync(HsModelStore *store, const HsModelRelease 
     tracker_phase(&t, HS_MODEL_PHASE_DONE, NULL, NULL);
   for (guint i = 0; i < n; i++)
     plan_clear(&plans[i]);
+  close(lock_fd);
   return ok;
 }
 
@@ -800,9 +830,8 @@ static HsModelManifest *import_manifest(const char *src_dir, const HsModelCompon
   return m;
 }
 
-char *hs_model_store_import_sync(HsModelStore *store, const char *src_dir,
-                                 HsModelProgressFunc progress, gpointer user_data,
-                                 GCancellable *cancellable, GError **error)
+static char *import_locked(HsModelStore *store, const char *src_dir, HsModelProgressFunc progress,
+                           gpointer user_data, GCancellable *cancellable, GError **error)
 {
   g_autoptr(HsModelManifest) m = NULL;
   g_autofree char *staging = NULL;
@@ -856,6 +885,20 @@ char *hs_model_store_import_sync(HsModelStore *store, const char *src_dir,
 fail:
   hs_fs_remove_tree(staging, NULL);
   return NULL;
+}
+
+char *hs_model_store_import_sync(HsModelStore *store, const char *src_dir,
+                                 HsModelProgressFunc progress, gpointer user_data,
+                                 GCancellable *cancellable, GError **error)
+{
+  int lock_fd = store_lock(store, error);
+  char *dir;
+
+  if (lock_fd < 0)
+    return NULL;
+  dir = import_locked(store, src_dir, progress, user_data, cancellable, error);
+  close(lock_fd);
+  return dir;
 }
 
 /* ---- verify and delete ---- */

@@ -502,6 +502,39 @@ static void test_stall(Fixture *fx, gconstpointer data)
   g_assert_cmpuint(stats.bytes_received, ==, big_size(fx));
 }
 
+/* The base URL: $HART_STUDIO_HUB_URL, else the download-base-url key, else huggingface.co. */
+static void test_base_url(void)
+{
+  GSettingsSchemaSource *source = g_settings_schema_source_get_default();
+  g_autoptr(GSettingsSchema) schema =
+      source ? g_settings_schema_source_lookup(source, "io.github.hartstudio.HartStudio", TRUE)
+             : NULL;
+  g_autoptr(GSettings) settings = NULL;
+  g_autofree char *url = NULL;
+
+  g_unsetenv(HS_HUB_URL_ENV);
+  if (schema == NULL || !g_settings_schema_has_key(schema, "download-base-url")) {
+    url = hs_hub_base_url();
+    g_assert_cmpstr(url, ==, HS_HUB_DEFAULT_URL);
+    g_test_skip("the app's GSettings schema is not available");
+    return;
+  }
+  settings = g_settings_new_full(schema, NULL, NULL);
+  g_settings_set_string(settings, "download-base-url", "");
+  url = hs_hub_base_url();
+  g_assert_cmpstr(url, ==, HS_HUB_DEFAULT_URL);
+  g_clear_pointer(&url, g_free);
+  g_settings_set_string(settings, "download-base-url", "http://mirror.example/hub/");
+  url = hs_hub_base_url();
+  g_assert_cmpstr(url, ==, "http://mirror.example/hub");
+  g_clear_pointer(&url, g_free);
+  g_setenv(HS_HUB_URL_ENV, "http://127.0.0.1:9/", TRUE);
+  url = hs_hub_base_url();
+  g_assert_cmpstr(url, ==, "http://127.0.0.1:9");
+  g_unsetenv(HS_HUB_URL_ENV);
+  g_settings_reset(settings, "download-base-url");
+}
+
 #define ADD(name, fn, data)                                                                        \
   g_test_add("/download/" name, Fixture, data, fixture_setup, fn, fixture_teardown)
 
@@ -512,6 +545,7 @@ int main(int argc, char **argv)
   g_setenv("GSETTINGS_BACKEND", "memory", TRUE);
   g_test_add_func("/download/path-safety", test_path_safety);
   g_test_add_func("/download/parse-tree", test_parse_tree);
+  g_test_add_func("/download/base-url", test_base_url);
   ADD("listing", test_listing, NULL);
   ADD("clean", test_clean, NULL);
   ADD("git-oid", test_git_oid, NULL);

@@ -3,9 +3,12 @@
  * shared/text/qwen2-tiny: download with injected failures, progress, cancel and resume,
  * conversion, wrong hashes, disk space, pinned hashes, import of good and broken folders,
  * verify and delete, and opening the result with the engine. */
+#include <fcntl.h>
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include "hart.h"
 #include "hs-fake-hub.h"
@@ -370,6 +373,35 @@ static void test_no_space(Fixture *fx, gconstpointer data)
   g_assert_cmpuint(hs_fake_hub_counts(fx->hub, TEXT_REPO, "config.json").requests, ==, 0);
 }
 
+/* Another process (here: another open file) holding the store lock: refused, not mixed. */
+static void test_busy(Fixture *fx, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *lock = NULL;
+  g_autofree char *src = NULL;
+  int fd;
+
+  if (skip_without_data(fx))
+    return;
+  g_mkdir_with_parents(fx->root, 0755);
+  lock = g_build_filename(fx->root, ".lock", NULL);
+  fd = g_open(lock, O_RDWR | O_CREAT, 0644);
+  g_assert_cmpint(fd, >=, 0);
+  g_assert_cmpint(flock(fd, LOCK_EX), ==, 0);
+  g_assert_false(hs_model_store_download_sync(fx->store, &fake_release, hs_fake_hub_url(fx->hub),
+                                              NULL, NULL, NULL, &error));
+  g_assert_error(error, G_IO_ERROR, G_IO_ERROR_BUSY);
+  g_clear_error(&error);
+  src = shared_path("golden/tiny");
+  g_assert_null(hs_model_store_import_sync(fx->store, src, NULL, NULL, NULL, &error));
+  g_assert_error(error, G_IO_ERROR, G_IO_ERROR_BUSY);
+  g_clear_error(&error);
+  close(fd);
+  g_assert_true(hs_model_store_download_sync(fx->store, &fake_release, hs_fake_hub_url(fx->hub),
+                                             NULL, NULL, NULL, &error));
+  g_assert_no_error(error);
+}
+
 static void test_pinned_mismatch(Fixture *fx, gconstpointer data)
 {
   static const HsPinnedFile pins[] = {
@@ -712,15 +744,85 @@ static void test_verify_delete(Fixture *fx, gconstpointer data)
   g_assert_cmpuint(list->len, ==, 0);
 }
 
-/* The downloaded store entry opens with the engine and generates a 64x64 image. */
-static void test_engine_opens(Fixture *fx, gconstpointer data)
+/* Generates one image from model_dir on the CPU, conditioned on batch element 0 of
+ * golden/tiny/inputs.safetensors. */
+static hart_status generate_from(const char *model_dir, const char *text_dir, uint64_t seed,
+                                 hart_image *image, char *msg, size_t msg_len)
+{
+  g_autofree char *inputs = shared_path("golden/tiny/inputs.safetensors");
+  hart_tensor_set *set = NULL;
+  hart_error err = { 0 };
+  hart_open_options opts;
+  hart_engine *engine = NULL;
+  hart_request req;
+  hart_status st;
+
+  g_assert_cmpint(hart_tensor_set_open_safetensors(inputs, &set, &err), ==, HART_OK);
+  hart_open_options_init(&opts);
+  opts.model_dir = model_dir;
+  opts.text_model_dir = text_dir;
+  opts.backend = HART_BACKEND_CPU;
+  opts.n_threads = 2;
+  st = hart_engine_open(&opts, &engine, msg, msg_len);
+  if (st == HART_OK) {
+    hart_request_init(&req);
+    if (text_dir != NULL) {
+      req.prompt = "a red heart";
+    } else {
+      req.context = hart_tensor_set_get(set, "context")->data;
+      req.context_mask = hart_tensor_set_get(set, "context_mask")->data;
+      req.context_position_ids = hart_tensor_set_get(set, "context_position_ids")->data;
+    }
+    req.seed = seed;
+    st = hart_generate(engine, &req, image);
+    if (st != HART_OK)
+      g_strlcpy(msg, hart_engine_last_error(engine), msg_len);
+    hart_engine_close(engine);
+  }
+  hart_tensor_set_free(set);
+  return st;
+}
+
+/* The downloaded and converted store entry opens with the engine and generates exactly the
+ * image the golden folder (with its original ema_model.bin) gives for the same seed. */
+static void test_engine_generates(Fixture *fx, gconstpointer data)
 {
   g_autoptr(GError) error = NULL;
   g_autofree char *hart = NULL;
   g_autofree char *text = NULL;
-  hart_open_options opts;
-  hart_engine *engine = NULL;
-  hart_request req;
+  g_autofree char *golden = shared_path("golden/tiny");
+  hart_image a = { 0 }, b = { 0 };
+  char msg[512] = "";
+  hart_status st;
+
+  if (skip_without_data(fx))
+    return;
+  g_assert_true(hs_model_store_download_sync(fx->store, &fake_release, hs_fake_hub_url(fx->hub),
+                                             NULL, NULL, NULL, &error));
+  g_assert_no_error(error);
+  g_assert_true(hs_model_store_find_ready(fx->store, &fake_release, &hart, &text));
+  st = generate_from(hart, NULL, 7, &a, msg, sizeof msg);
+  if (st == HART_ERR_UNSUPPORTED) {
+    g_test_skip_printf("the engine cannot generate yet: %s", msg);
+    return;
+  }
+  if (st != HART_OK)
+    g_error("%s: %s", hart_status_name(st), msg);
+  g_assert_cmpint(a.width, ==, 64);
+  g_assert_cmpint(a.height, ==, 64);
+  st = generate_from(golden, NULL, 7, &b, msg, sizeof msg);
+  g_assert_cmpint(st, ==, HART_OK);
+  g_assert_cmpint(memcmp(a.rgb, b.rgb, (size_t)a.width * a.height * 3), ==, 0);
+  hart_image_clear(&a);
+  hart_image_clear(&b);
+}
+
+/* With the text model from the store: a prompt instead of a context tensor. */
+static void test_engine_prompt(Fixture *fx, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *hart = NULL;
+  g_autofree char *text = NULL;
   hart_image image = { 0 };
   char msg[512] = "";
   hart_status st;
@@ -731,32 +833,77 @@ static void test_engine_opens(Fixture *fx, gconstpointer data)
                                              NULL, NULL, NULL, &error));
   g_assert_no_error(error);
   g_assert_true(hs_model_store_find_ready(fx->store, &fake_release, &hart, &text));
-  hart_open_options_init(&opts);
-  opts.model_dir = hart;
-  opts.text_model_dir = text;
-  opts.backend = HART_BACKEND_CPU;
-  opts.n_threads = 2;
-  st = hart_engine_open(&opts, &engine, msg, sizeof msg);
+  st = generate_from(hart, text, 1, &image, msg, sizeof msg);
   if (st == HART_ERR_UNSUPPORTED) {
-    g_test_skip_printf("hart_engine_open is not implemented yet: %s", msg);
+    g_test_skip_printf("the engine cannot use the text model yet: %s", msg);
     return;
   }
-  g_assert_cmpstr(msg, ==, "");
-  g_assert_cmpint(st, ==, HART_OK);
-  hart_request_init(&req);
-  req.prompt = "a red heart";
-  req.seed = 1;
-  st = hart_generate(engine, &req, &image);
-  if (st == HART_ERR_UNSUPPORTED) {
-    hart_engine_close(engine);
-    g_test_skip_printf("hart_generate is not implemented yet: %s", hart_engine_last_error(engine));
-    return;
-  }
-  g_assert_cmpint(st, ==, HART_OK);
+  if (st != HART_OK)
+    g_error("%s: %s", hart_status_name(st), msg);
   g_assert_cmpint(image.width, ==, 64);
-  g_assert_cmpint(image.height, ==, 64);
   hart_image_clear(&image);
-  hart_engine_close(engine);
+}
+
+/* ---- the hart-models tool ---- */
+
+static char *run_cli(const char *root, int *status, const char *arg1, const char *arg2)
+{
+  const char *cli = g_getenv("HART_MODELS_CLI");
+  g_autoptr(GSubprocess) proc = NULL;
+  g_autoptr(GError) error = NULL;
+  char *out = NULL;
+
+  proc = g_subprocess_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE, &error,
+                          cli, "--store", root, arg1, arg2, NULL);
+  g_assert_no_error(error);
+  g_assert_true(g_subprocess_communicate_utf8(proc, NULL, NULL, &out, NULL, &error));
+  g_assert_no_error(error);
+  *status = g_subprocess_get_exit_status(proc);
+  return out;
+}
+
+static void test_cli(Fixture *fx, gconstpointer data)
+{
+  g_autofree char *src = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *dir = NULL;
+  g_autoptr(GPtrArray) list = NULL;
+  int status = -1;
+
+  if (skip_without_data(fx))
+    return;
+  if (g_getenv("HART_MODELS_CLI") == NULL) {
+    g_test_skip("HART_MODELS_CLI not set");
+    return;
+  }
+  src = shared_path("golden/tiny");
+  out = run_cli(fx->root, &status, "import", src);
+  g_assert_cmpint(status, ==, 0);
+  g_assert_nonnull(strstr(out, "imported into"));
+  g_clear_pointer(&out, g_free);
+  list = hs_model_store_list(fx->store);
+  g_assert_cmpuint(list->len, ==, 1);
+  dir = g_strdup(((HsModelEntry *)list->pdata[0])->dir);
+
+  out = run_cli(fx->root, &status, "list", NULL);
+  g_assert_cmpint(status, ==, 0);
+  g_assert_nonnull(strstr(out, "ready"));
+  g_assert_nonnull(strstr(out, dir));
+  g_clear_pointer(&out, g_free);
+
+  out = run_cli(fx->root, &status, "verify", dir);
+  g_assert_cmpint(status, ==, 0);
+  g_assert_nonnull(strstr(out, ": ok"));
+  g_clear_pointer(&out, g_free);
+
+  out = run_cli(fx->root, &status, "import", fx->tmp); /* not a model folder */
+  g_assert_cmpint(status, ==, 1);
+  g_assert_nonnull(strstr(out, "neither a HART folder"));
+  g_clear_pointer(&out, g_free);
+
+  out = run_cli(fx->root, &status, "delete", dir);
+  g_assert_cmpint(status, ==, 0);
+  g_assert_false(g_file_test(dir, G_FILE_TEST_EXISTS));
 }
 
 #define ADD(name, fn) g_test_add("/store/" name, Fixture, NULL, fixture_setup, fn, fixture_teardown)
@@ -771,10 +918,13 @@ int main(int argc, char **argv)
   ADD("own-download", test_own_download);
   ADD("wrong-hash", test_wrong_hash);
   ADD("no-space", test_no_space);
+  ADD("busy", test_busy);
   ADD("pinned-mismatch", test_pinned_mismatch);
   ADD("import-good", test_import_good);
   ADD("import-broken", test_import_broken);
   ADD("verify-delete", test_verify_delete);
-  ADD("engine-opens", test_engine_opens);
+  ADD("cli", test_cli);
+  ADD("engine-generates", test_engine_generates);
+  ADD("engine-prompt", test_engine_prompt);
   return g_test_run();
 }

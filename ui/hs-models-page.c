@@ -59,6 +59,7 @@ struct _HsModelsPage {
   const HsModelRelease *release;
   AdwPreferencesGroup *installed;
   GPtrArray *rows; /* the rows of `installed`, removed on refresh */
+  guint n_entries; /* entries those rows show */
   GtkWidget *import_row;
   gulong finished_id;
 };
@@ -141,6 +142,7 @@ void hs_models_page_refresh(HsModelsPage *self)
   for (guint i = 0; i < self->rows->len; i++)
     adw_preferences_group_remove(self->installed, self->rows->pdata[i]);
   g_ptr_array_set_size(self->rows, 0);
+  self->n_entries = entries->len;
   for (guint i = 0; i < entries->len; i++) {
     GtkWidget *row = entry_row(self, entries->pdata[i]);
     adw_preferences_group_add(self->installed, row);
@@ -156,8 +158,7 @@ void hs_models_page_refresh(HsModelsPage *self)
 
 guint hs_models_page_get_n_entries(HsModelsPage *self)
 {
-  g_autoptr(GPtrArray) entries = hs_model_store_list(self->store);
-  return entries->len;
+  return self->n_entries;
 }
 
 void hs_models_page_import(HsModelsPage *self, const char *folder)

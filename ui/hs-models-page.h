@@ -28,7 +28,7 @@ GtkWidget *hs_models_page_new(HsModelStore *store, const HsModelRelease *release
                               const char *base_url);
 /* Re-reads the store (after changes made elsewhere). */
 void hs_models_page_refresh(HsModelsPage *page);
-/* Number of installed entries listed. */
+/* Number of installed entries the page lists (as of its last refresh). */
 guint hs_models_page_get_n_entries(HsModelsPage *page);
 /* What the file chooser does once a folder is picked (public for tests). */
 void hs_models_page_import(HsModelsPage *page, const char *folder);
