@@ -20,6 +20,7 @@
 #include "test-util.h"
 
 #include <math.h>
+#include <glib/gstdio.h>
 #include <png.h>
 #include <stdio.h>
 #include <string.h>
@@ -395,6 +396,67 @@ static void test_e2e(gconstpointer data)
   run_free(&s);
 }
 
+/* `hart replay CASE RUN --out DIR` writes run.safetensors with the required names (values equal
+ * to the golden ones, as the in-process tests check) and one PNG per batch row. */
+static void test_cli(void)
+{
+  static const char *required[] = { "cond_BD",      "lvl_table",         "s00.hidden",
+                                    "s00.keep_idx", "s00.keep_logit",    "s00.h",
+                                    "s00.fhat",     "s00.next_map",      "diff.z",
+                                    "diff.step0.x", "diff.final_sample", "fhat_final",
+                                    "image" };
+  const char *cli = g_getenv("HART_CLI");
+  char *dir, *tmp, *out_st, *stdout_s = NULL, *stderr_s = NULL;
+  int status = 0;
+  hart_tensor_set *set = NULL;
+  hart_error err = { 0 };
+  float *got, *want;
+  int64_t n;
+  hart_tensor_set *gold;
+
+  if (cli == NULL || !ht_require_shared("golden/tiny")) {
+    if (cli == NULL)
+      g_test_skip("HART_CLI not set");
+    return;
+  }
+  dir = ht_shared_path("golden/tiny");
+  tmp = g_dir_make_tmp("hart-replay-XXXXXX", NULL);
+  {
+    const char *argv[] = { cli, "replay", dir, "run_smooth0", "--out", tmp, NULL };
+    g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &stdout_s,
+                               &stderr_s, &status, NULL));
+  }
+  if (!g_spawn_check_wait_status(status, NULL))
+    g_error("hart replay failed: %s", stderr_s);
+  out_st = g_build_filename(tmp, "run.safetensors", NULL);
+  g_assert_cmpint(hart_tensor_set_open_safetensors(out_st, &set, &err), ==, HART_OK);
+  for (size_t i = 0; i < G_N_ELEMENTS(required); i++)
+    if (hart_tensor_set_get(set, required[i]) == NULL)
+      g_error("run.safetensors lacks %s", required[i]);
+  gold = ht_open_st("golden/tiny/run_smooth0.safetensors");
+  got = ht_tensor_f32(set, "image", &n);
+  want = ht_tensor_f32(gold, "image", NULL);
+  ht_assert_close("image (CLI)", got, want, n, 1e-4);
+  for (int b = 0; b < 2; b++) {
+    char *name = g_strdup_printf("image_b%d.png", b), *p = g_build_filename(tmp, name, NULL);
+    g_assert_true(g_file_test(p, G_FILE_TEST_IS_REGULAR));
+    g_unlink(p);
+    g_free(p);
+    g_free(name);
+  }
+  g_free(got);
+  g_free(want);
+  hart_tensor_set_free(gold);
+  hart_tensor_set_free(set);
+  g_unlink(out_st);
+  g_rmdir(tmp);
+  g_free(out_st);
+  g_free(tmp);
+  g_free(dir);
+  g_free(stdout_s);
+  g_free(stderr_s);
+}
+
 int main(int argc, char **argv)
 {
   static const replay_case stages[] = {
@@ -416,5 +478,6 @@ int main(int argc, char **argv)
     g_test_add_data_func(p, &e2e[i], test_e2e);
     g_free(p);
   }
+  g_test_add_func("/replay/cli/tiny", test_cli);
   return g_test_run();
 }
