@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # gpu-check.sh [BUILD_DIR | BUNDLE.tar.xz]: the CUDA backend's check on a GPU machine, in one go (< 8 minutes):
-#   1. build with -Dcuda=enabled into build-gpu/ unless a prebuilt BUILD_DIR (a meson build dir or
-#      a folder made by tests/gpu/bundle.sh) is given;
+#   1. build with -Dcuda=enabled into build-gpu/ unless a prebuilt BUILD_DIR (a meson build dir) or
+#      a BUNDLE.tar.xz made by tests/gpu/bundle.sh (executables, libraries, golden data) is given;
 #   2. nvidia-smi summary;
 #   3. GPU tests: op parity CUDA vs CPU (test-cuda-ops, flash and reference attention), and the
 #      golden replays through CUDA when their test executables exist (HART_TEST_BACKEND=cuda);
@@ -43,14 +43,19 @@ case "$build" in
 *.tar.xz)
   mkdir -p /tmp/hart-gpu-bundle
   tar -C /tmp/hart-gpu-bundle -xJf "$build" || { note "BUNDLE: cannot extract $build"; exit 1; }
-  build=$(ls -d /tmp/hart-gpu-bundle/*/ | head -1)
+  build=/tmp/hart-gpu-bundle/hart-gpu
   ;;
 esac
 build=$(cd "$build" && pwd)
 export HART_CUDA_MODULE="$build/engine/src/cuda/libhart-cuda.so"
 export LD_LIBRARY_PATH="$build/gpu-libs:/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+if [ -z "${HART_SHARED:-}" ]; then
+  for d in "$build/shared" "$src/shared" "$src/../shared"; do
+    if [ -d "$d/golden" ]; then HART_SHARED=$d; break; fi
+  done
+fi
 export HART_SHARED=${HART_SHARED:-$src/shared}
-[ -d "$HART_SHARED" ] || HART_SHARED="$src/../shared"
+note "golden data: $HART_SHARED ($(ls "$HART_SHARED/golden" 2>/dev/null | tr '\n' ' '))"
 export HART_TEST_PRINT=1
 if [ ! -f "$HART_CUDA_MODULE" ]; then
   note "BUILD: no CUDA module at $HART_CUDA_MODULE"
