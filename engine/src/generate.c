@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "image.h"
+#include "manifest.h"
 #include "model_files.h"
 
 #ifndef HART_DIFFUSION_VAE_SCALE
@@ -61,6 +62,10 @@ hart_status hart_model_load(hart_backend *be, const char *model_dir, hart_model 
   TRY(hart_config_check_pair(&m->llm, &m->vae_cfg, model_dir, err));
   TRY(open_weights(model_dir, "llm", &llm, err));
   TRY(open_weights(model_dir, "tokenizer", &tok, err));
+  /* Every tensor named, shaped and accounted for before anything is uploaded (§0.4). */
+  TRY(hart_manifest_check_llm(llm, &m->llm, err));
+  TRY(hart_manifest_check_vae(tok, &m->vae_cfg, err));
+  TRY(hart_manifest_check_llm_vae(llm, &m->vae_cfg, err));
   TRY(hart_transformer_load(be, llm, &m->llm, m->vae_cfg.vocab_size, m->vae_cfg.z_channels, &m->tf,
                             err));
   {
