@@ -140,7 +140,7 @@ hart_status cpu_attention(hart_backend *be, float *o, const float *q, const floa
     return HART_OK;
   if (L <= 0 || L > Lmax)
     return hart_fail(be->err, HART_ERR_INTERNAL, "attention: bad cache length %lld", (long long)L);
-  S = malloc((size_t)qb * (size_t)L * sizeof(float));
+  S = cpu_attn_scratch(be, (size_t)qb * (size_t)L);
   if (S == NULL)
     return hart_fail(be->err, HART_ERR_NO_MEMORY, "attention: out of memory");
   for (int64_t g = 0; g < G; g++)
@@ -158,6 +158,5 @@ hart_status cpu_attention(hart_backend *be, float *o, const float *q, const floa
                     (blasint)C);
       }
     }
-  free(S);
   return HART_OK;
 }
