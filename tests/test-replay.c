@@ -1,6 +1,15 @@
 /* test-replay.c: whole-generation parity with the golden runs, every random draw replayed
  * (golden README, "Replaying the random draws").
  *
+ * HART_TEST_BACKEND=cuda runs the same cases on the CUDA backend (skipped without a GPU), with
+ * budgets for its fp16 GEMM operands (the official autocast numerics) instead of the fp32 ones:
+ * float tensors within 2e-2 of their max magnitude (200x the CPU's 1e-4: fp16 rounding of both
+ * GEMM operands is ~3e-4 relative per product, a few products deep), with up to 0.1% outlier
+ * elements (the k = 7 clamp of the diffusion flips isolated values, hart-spec 2.7); up to 1% of
+ * kept-set rows may swap a boundary entry (logits move ~1e-3 relative); non-smooth PNGs: >= 99%
+ * of bytes within +-2 and none off by more than 32; smooth free-running runs: PSNR >= 15 dB
+ * (hart-spec 7.5: without teacher forcing only a similarity is meaningful).
+ *
  * - /replay/stages/<case>/<run>: teacher forcing (recorded f_hat and next_map fed forward), so
  *   every scale is checked on its own: x_in, hidden, the engine's own top-k sets and their
  *   logits, h, plus cond_BD, ctx_norm_out and lvl_table.
@@ -62,6 +71,14 @@ typedef struct {
   int teacher;
 } replay_case;
 
+/* CPU tolerance -> the tolerance on the test backend (see the header comment). */
+static double tol_for(double cpu_tol)
+{
+  return ht_backend_is_cuda() ? cpu_tol * 200.0 : cpu_tol;
+}
+
+static int64_t keep_rows_seen; /* kept-set rows compared in the current case */
+
 typedef struct {
   hart_backend *be;
   hart_model *m;
@@ -86,7 +103,14 @@ static gboolean run_case(const replay_case *c, run_state *s)
     g_free(dir);
     return FALSE;
   }
-  g_assert_cmpint(hart_backend_cpu_new(0, &s->err, &s->be), ==, HART_OK);
+  if (ht_backend_new(&s->err, &s->be) != HART_OK) {
+    char *m = g_strdup_printf("backend unavailable: %s", s->err.msg);
+    g_test_skip(m);
+    g_free(m);
+    g_free(rel);
+    g_free(dir);
+    return FALSE;
+  }
   if (hart_model_load(s->be, dir, &s->m, &s->err) != HART_OK)
     g_error("model %s: %s", dir, s->err.msg);
   if (hart_replay_case_load(dir, c->run, c->teacher, &s->rc, &s->err) != HART_OK)
@@ -138,8 +162,23 @@ static double cmp_f32(run_state *s, const char *name, int64_t rows_limit, double
   if (rows_limit > 0 && rows_limit < n)
     n = rows_limit; /* only the leading rows are comparable (e.g. diffusion's cond half) */
   g_assert_cmpint(d->n, >=, n);
+  tol = tol_for(tol);
   e = ht_max_rel_err(d->data, want, n);
   g_test_message("%s: max rel err %.3g (tol %.1g)", name, e, tol);
+  if (!(e <= tol) && ht_backend_is_cuda()) {
+    /* Isolated outliers allowed on CUDA: count them against 0.1% of the elements. */
+    double ref = 0.0;
+    int64_t out = 0;
+    for (int64_t i = 0; i < n; i++)
+      if (isfinite(want[i]))
+        ref = fmax(ref, fabs(want[i]));
+    for (int64_t i = 0; i < n; i++)
+      out += !(fabs((double)((float *)d->data)[i] - want[i]) <= tol * (ref > 0 ? ref : 1));
+    g_test_message("%s: %lld of %lld elements beyond tol (allowed %lld)", name, (long long)out,
+                   (long long)n, (long long)(n / 1000));
+    if (out <= n / 1000)
+      e = tol;
+  }
   if (!(e <= tol))
     g_error("%s: max rel err %.3g exceeds %.1g", name, e, tol);
   g_free(want);
@@ -171,6 +210,8 @@ static int cmp_keep(run_state *s, int si, double tol)
   want_l = ht_tensor_f32(s->rc->run, nl, NULL);
   K = dk->shape[2];
   rows = dk->n / K;
+  keep_rows_seen += rows;
+  tol = tol_for(tol);
   for (int64_t r = 0; r < rows; r++) {
     int same = memcmp((int64_t *)dk->data + r * K, want_k + r * K, (size_t)K * 8) == 0;
     if (!same) {
@@ -196,6 +237,7 @@ static void check_stages(run_state *s, const replay_case *c, double tol_h, int m
 {
   int SN = s->rc->n_scales, bad = 0;
   char name[64];
+  keep_rows_seen = 0;
   cmp_f32(s, "ctx_norm_out", 0, 1e-4);
   cmp_f32(s, "cond_BD", 0, 1e-4);
   cmp_f32(s, "lvl_table", 0, 1e-4);
@@ -217,6 +259,8 @@ static void check_stages(run_state *s, const replay_case *c, double tol_h, int m
       }
     }
   }
+  if (ht_backend_is_cuda())
+    max_keep_rows += (int)(keep_rows_seen / 100);
   g_test_message("%s/%s: %d kept-set rows differ in total (allowed %d)", c->casename, c->run, bad,
                  max_keep_rows);
   g_assert_cmpint(bad, <=, max_keep_rows);
@@ -265,7 +309,7 @@ static void check_pngs(run_state *s, const replay_case *c, double min_equal, int
     char *path = ht_shared_path(rel);
     uint8_t *want = NULL, *got = s->rgb + b * S * S * 3;
     int w = 0, h = 0, worst = 0;
-    int64_t equal = 0, n;
+    int64_t equal = 0, near = 0, n;
     g_assert_true(read_png(path, &w, &h, &want));
     g_assert_cmpint(w, ==, S);
     g_assert_cmpint(h, ==, S);
@@ -273,11 +317,18 @@ static void check_pngs(run_state *s, const replay_case *c, double min_equal, int
     for (int64_t i = 0; i < n; i++) {
       int d = abs((int)got[i] - (int)want[i]);
       equal += d == 0;
+      near += d <= 2;
       worst = MAX(worst, d);
     }
-    g_test_message("%s: %.4f%% of bytes equal, max diff %d", rel, 100.0 * equal / n, worst);
-    g_assert_cmpfloat((double)equal / n, >=, min_equal);
-    g_assert_cmpint(worst, <=, max_off);
+    g_test_message("%s: %.4f%% of bytes equal, %.4f%% within 2, max diff %d", rel,
+                   100.0 * equal / n, 100.0 * near / n, worst);
+    if (ht_backend_is_cuda() && max_off <= 1) {
+      g_assert_cmpfloat((double)near / n, >=, 0.99);
+      g_assert_cmpint(worst, <=, 32);
+    } else {
+      g_assert_cmpfloat((double)equal / n, >=, min_equal);
+      g_assert_cmpint(worst, <=, max_off);
+    }
     g_free(want);
     g_free(rel);
     g_free(path);
@@ -327,8 +378,19 @@ static void test_e2e(gconstpointer data)
     g_assert_nonnull(d);
     e = ht_max_abs_err(d->data, want, d->n);
     g_test_message("image: max abs err %.3g (tol 0.1)", e);
-    g_assert_cmpfloat(e, <=, 0.1);
-    check_pngs(&s, c, 0.5, 40);
+    if (ht_backend_is_cuda()) {
+      double se = 0.0, psnr;
+      for (int64_t i = 0; i < d->n; i++) {
+        double df = (double)((float *)d->data)[i] - want[i];
+        se += df * df;
+      }
+      psnr = 10.0 * log10(1.0 / (se / (double)d->n + 1e-20));
+      g_test_message("image: PSNR %.2f dB (CUDA budget >= 15)", psnr);
+      g_assert_cmpfloat(psnr, >=, 15.0);
+    } else {
+      g_assert_cmpfloat(e, <=, 0.1);
+      check_pngs(&s, c, 0.5, 40);
+    }
     g_free(want);
   }
   run_free(&s);

@@ -213,6 +213,31 @@ typedef struct {
                               int64_t n);
   /* y[i] = min(max(x[i], lo), hi). y may alias x. */
   hart_status (*clamp)(hart_backend *be, float *y, const float *x, int64_t n, float lo, float hi);
+  /* ---- added for the Qwen2 text encoder (cpu/cpu_text.c) ---- */
+  /* Rotate-half rotary embedding, in place. x is [G, n, H, hd]: the rows of a linear's output
+   * (token t of group g is row g*n + t, head h its columns h*hd .. h*hd + hd - 1). cos and sin
+   * are [n, hd] tables (backend memory) shared by every group and head. For each (g, t, h):
+   *   d <  hd/2: x'[d] = x[d]*cos[t,d] - x[d+hd/2]*sin[t,d]
+   *   d >= hd/2: x'[d] = x[d]*cos[t,d] + x[d-hd/2]*sin[t,d]
+   * (Hugging Face's q*cos + rotate_half(q)*sin with cos/sin = cat(freqs, freqs)). */
+  hart_status (*rope_inplace)(hart_backend *be, float *x, const float *cos, const float *sin,
+                              int64_t G, int64_t n, int64_t H, int64_t hd);
+  /* Causal grouped-query attention with a key mask (Hugging Face's Qwen2 eager attention).
+   * q and o are [G, n, H*hd], k and v [G, n, KV*hd] (row layout of linear outputs); query head
+   * h reads kv head h / (H/KV). key_mask is [G, n] (backend memory, 1 = real token, 0 = pad) or
+   * NULL for all real. Query i of group g sees key j iff j <= i and key_mask[g, j] != 0:
+   *   o[g, i, h] = sum_j softmax_j(q[g,i,h] . k[g,j,kvh] * scale) * v[g,j,kvh] over visible j
+   * (fp32 softmax, max-subtracted). A query that sees no key at all (a pad before any real
+   * token) gets the plain mean of v over all n keys: HF's additive finfo.min mask makes every
+   * score of such a row equal. */
+  hart_status (*attention_causal)(hart_backend *be, float *o, const float *q, const float *k,
+                                  const float *v, const float *key_mask, int64_t G, int64_t n,
+                                  int64_t H, int64_t KV, int64_t hd, float scale);
+
+  /* ---- optional queries (may be NULL: check before calling) ---- */
+  /* Device memory in bytes: in use now, the peak observed since creation, and the total. The CPU
+   * backend leaves this NULL (use the process's peak RSS instead). */
+  hart_status (*mem_stats)(hart_backend *be, size_t *used, size_t *peak, size_t *total);
 } hart_backend_ops;
 
 struct hart_backend {

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "image.h"
+#include "model_files.h"
 
 #ifndef HART_DIFFUSION_VAE_SCALE
 #define HART_DIFFUSION_VAE_SCALE 0.6f /* the reference's vae_scale */
@@ -25,18 +26,12 @@
 static hart_status open_weights(const char *dir, const char *sub, hart_tensor_set **set,
                                 hart_error *err)
 {
-  /* EMA weights first, as sample.py loads them. */
-  static const char *names[] = { "ema_model.safetensors", "model.safetensors" };
-  for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
-    char *p = g_build_filename(dir, sub, names[i], NULL);
-    if (g_file_test(p, G_FILE_TEST_EXISTS)) {
-      hart_status st = hart_tensor_set_open_safetensors(p, set, err);
-      g_free(p);
-      return st;
-    }
-    g_free(p);
-  }
-  return hart_fail(err, HART_ERR_IO, "%s/%s: no model.safetensors found", dir, sub);
+  /* The folder loader picks the weights as sample.py does (EMA first: ema_model.safetensors,
+   * ema_model.bin, then sharded or single model.safetensors, pytorch_model.bin). */
+  char *p = g_build_filename(dir, sub, NULL);
+  hart_status st = hart_tensor_set_open_dir(p, set, err);
+  g_free(p);
+  return st;
 }
 
 hart_status hart_model_load_sets(hart_backend *be, const hart_llm_config *llm_cfg,

@@ -143,6 +143,8 @@ static const hart_backend_ops cpu_ops = {
   .bmm = cpu_bmm,
   .softmax_rows = cpu_softmax_rows,
   .clamp = cpu_clamp,
+  .rope_inplace = cpu_rope_inplace,
+  .attention_causal = cpu_attention_causal,
 };
 
 hart_status hart_backend_cpu_new(int n_threads, hart_error *err, hart_backend **out)

@@ -5,6 +5,7 @@
  *   cpu_sample.c   CFG, top-k/top-p, sampling, Gumbel soft embedding
  *   cpu_image.c    conv2d, upsampling, bicubic/area resizing, GroupNorm
  *   cpu_diffusion.c  the IDDPM step
+ *   cpu_text.c     rotary embedding in place and causal masked GQA attention (Qwen2)
  * Kernels use OpenMP across be->n_threads and OpenBLAS for matrix products. */
 #ifndef HART_CPU_OPS_H
 #define HART_CPU_OPS_H
@@ -74,5 +75,11 @@ hart_status cpu_clamp(hart_backend *be, float *y, const float *x, int64_t n, flo
 hart_status cpu_bmm(hart_backend *be, float *c, const float *a, const float *b, int64_t batch,
                     int64_t M, int64_t N, int64_t K, int trans_a, int trans_b, float alpha);
 hart_status cpu_softmax_rows(hart_backend *be, float *y, const float *x, int64_t rows, int64_t n);
+
+hart_status cpu_rope_inplace(hart_backend *be, float *x, const float *cos, const float *sin,
+                             int64_t G, int64_t n, int64_t H, int64_t hd);
+hart_status cpu_attention_causal(hart_backend *be, float *o, const float *q, const float *k,
+                                 const float *v, const float *key_mask, int64_t G, int64_t n,
+                                 int64_t H, int64_t KV, int64_t hd, float scale);
 
 #endif

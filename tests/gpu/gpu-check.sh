@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# gpu-check.sh [BUILD_DIR]: the CUDA backend's check on a GPU machine, in one go (< 8 minutes):
+#   1. build with -Dcuda=enabled into build-gpu/ unless a prebuilt BUILD_DIR (a meson build dir or
+#      a folder made by tests/gpu/bundle.sh) is given;
+#   2. nvidia-smi summary;
+#   3. GPU tests: op parity CUDA vs CPU (test-cuda-ops, flash and reference attention), and the
+#      golden replays through CUDA when their test executables exist (HART_TEST_BACKEND=cuda);
+#   4. benchmarks at the released shapes: bench-ops-pipeline (depth 24, 1024 px, per-stage ms,
+#      peak device memory), `hart bench --release-shapes --backend cuda` when the CLI has it, and
+#      a CPU/CUDA ratio on a reduced config (depth 1, scales 0-9, no decoder);
+#   5. a summary. Logs go to $OUT (or ./gpu-check-logs).
+# Libraries carried with a bundle are found through BUILD_DIR/gpu-libs.
+set -u
+src=$(cd "$(dirname "$0")/../.." && pwd)
+logs=${OUT:-$src/gpu-check-logs}
+mkdir -p "$logs"
+summary="$logs/summary.txt"
+: >"$summary"
+t_start=$(date +%s)
+note() { echo "$*" | tee -a "$summary"; }
+# run NAME SECONDS CMD...: runs with a timeout, output to the log and the terminal.
+run() {
+  local name=$1 secs=$2 rc
+  shift 2
+  echo "=== $name (timeout ${secs}s): $*"
+  timeout -k 10 "$secs" "$@" 2>&1 | tee "$logs/$name.log"
+  rc=${PIPESTATUS[0]}
+  echo "=== $name: exit $rc"
+  return "$rc"
+}
+
+build=${1:-}
+if [ -z "$build" ]; then
+  build="$src/build-gpu"
+  if ! run build 300 bash -c "cd '$src' && (meson setup '$build' -Dcuda=enabled -Dapp=disabled \
+      --buildtype=release || meson setup --reconfigure '$build' -Dcuda=enabled -Dapp=disabled \
+      --buildtype=release) && ninja -C '$build'"; then
+    note "BUILD: FAILED (see $logs/build.log)"
+    exit 1
+  fi
+fi
+build=$(cd "$build" && pwd)
+export HART_CUDA_MODULE="$build/engine/src/cuda/libhart-cuda.so"
+export LD_LIBRARY_PATH="$build/gpu-libs:/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export HART_SHARED=${HART_SHARED:-$src/shared}
+[ -d "$HART_SHARED" ] || HART_SHARED="$src/../shared"
+export HART_TEST_PRINT=1
+if [ ! -f "$HART_CUDA_MODULE" ]; then
+  note "BUILD: no CUDA module at $HART_CUDA_MODULE"
+  exit 1
+fi
+
+# 2. the GPU
+run nvidia-smi 20 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm,power.limit \
+  --format=csv
+gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
+note "GPU: ${gpu:-unknown}"
+
+# 3. tests
+status=0
+if run test-cuda-ops 200 "$build/tests/test-cuda-ops" --verbose; then
+  note "test-cuda-ops (flash attention): PASS"
+else
+  rc=$?
+  [ $rc -eq 77 ] && note "test-cuda-ops: SKIPPED (no GPU?)" || note "test-cuda-ops: FAIL (exit $rc)"
+  status=1
+fi
+if HART_CUDA_ATTN=ref run test-cuda-ops-refattn 60 "$build/tests/test-cuda-ops" -p /cuda/attention \
+  --verbose; then
+  note "test-cuda-ops /cuda/attention with HART_CUDA_ATTN=ref: PASS"
+else
+  note "test-cuda-ops /cuda/attention with HART_CUDA_ATTN=ref: FAIL"
+  status=1
+fi
+for t in test-replay test-generate test-transformer test-diffusion test-vae; do
+  if [ -x "$build/tests/$t" ]; then
+    if HART_TEST_BACKEND=cuda run "$t-cuda" 120 "$build/tests/$t"; then
+      note "$t with HART_TEST_BACKEND=cuda: PASS"
+    else
+      note "$t with HART_TEST_BACKEND=cuda: FAIL (exit $?)"
+      status=1
+    fi
+  fi
+done
+
+# 4. benchmarks
+if run bench-release 180 "$build/tests/bench-ops-pipeline" --backend cuda --depth 24 --runs 3; then
+  note "bench-ops-pipeline, released shapes (depth 24, 1024 px, B=1, CFG):"
+  grep -E 'scale|diffusion|decoder|TOTAL|memory|backend' "$logs/bench-release.log" | sed 's/^/  /' \
+    | tee -a "$summary" >/dev/null
+else
+  note "bench-ops-pipeline (cuda): FAILED"
+  status=1
+fi
+if "$build/engine/hart" bench --help 2>&1 | grep -q -- '--release-shapes'; then
+  run hart-bench 120 "$build/engine/hart" bench --release-shapes --backend cuda --depth 24 \
+    && note "hart bench --release-shapes --backend cuda: see $logs/hart-bench.log" \
+    || note "hart bench --release-shapes --backend cuda: FAILED"
+  tail -25 "$logs/hart-bench.log" | sed 's/^/  /' >>"$summary"
+else
+  note "hart bench --release-shapes: not available in this build"
+fi
+elapsed=$(($(date +%s) - t_start))
+if [ $elapsed -lt 330 ]; then
+  run ratio-cuda 60 "$build/tests/bench-ops-pipeline" --backend cuda --depth 1 --scales 10 \
+    --no-decoder --runs 1
+  run ratio-cpu 90 "$build/tests/bench-ops-pipeline" --backend cpu --depth 1 --scales 10 \
+    --no-decoder --runs 1
+  g=$(awk '/TOTAL/{print $2}' "$logs/ratio-cuda.log")
+  c=$(awk '/TOTAL/{print $2}' "$logs/ratio-cpu.log")
+  if [ -n "$g" ] && [ -n "$c" ]; then
+    note "CPU/CUDA ratio (depth 1, scales 0-9, no decoder): cpu $c ms, cuda $g ms, x$(awk -v c="$c" -v g="$g" 'BEGIN{printf "%.1f", c/g}')"
+  else
+    note "CPU/CUDA ratio: not measured (see ratio-*.log)"
+  fi
+else
+  note "CPU/CUDA ratio: skipped (time)"
+fi
+
+note "elapsed: $(($(date +%s) - t_start)) s"
+[ $status -eq 0 ] && note "RESULT: PASS" || note "RESULT: FAIL"
+echo "----- summary ($summary) -----"
+cat "$summary"
+exit $status
