@@ -12,6 +12,7 @@
 #include "backend.h"
 #include "generate.h"
 #include "image.h"
+#include "preview.h"
 #include "text_encoder.h"
 
 struct hart_engine {
@@ -26,11 +27,13 @@ struct hart_engine {
   /* previews */
   float *pv_lat, *pv_small, *pv_img, *h_img;
   uint8_t *pv_rgb;
-  int64_t pv_max_side; /* largest latent side decoded in cheap mode */
+  hart_preview_proj proj; /* cheap previews: latent-to-RGB map fitted at open */
+  int have_proj;
   /* per request */
   const hart_request *req;
   double t0;
-  int n_steps;
+  hart_status cb_status; /* a failure inside a callback (previews) that stopped the run */
+  hart_error cb_err;
   int64_t *pos_buf;
   uint8_t *mask_buf;
   /* text encoder (prompt requests) */
@@ -123,7 +126,6 @@ static hart_status alloc_previews(hart_engine *e)
   hart_backend *be = e->be;
   int64_t Cv = e->m->vae_cfg.z_channels, P = e->m->llm.patch_nums[e->m->llm.n_scales - 1];
   int64_t S = hart_model_image_size(e->m);
-  e->pv_max_side = P < 16 ? P : 16;
   e->pv_lat = be->ops->alloc(be, (size_t)(Cv * P * P) * sizeof(float));
   e->pv_small = be->ops->alloc(be, (size_t)(Cv * P * P) * sizeof(float));
   e->pv_img = be->ops->alloc(be, (size_t)(3 * S * S) * sizeof(float));
@@ -227,6 +229,11 @@ hart_status hart_engine_open(const hart_open_options *opts, hart_engine **out, c
     st = hart_gen_new(e->m, 1, &e->gen, &e->err);
   if (st == HART_OK)
     st = alloc_previews(e);
+  if (st == HART_OK && e->m->vae) {
+    /* one small decode (~1/16 of a full one at the release size), once per model */
+    st = hart_preview_fit(e->m->vae, e->be, 0, 0, &e->proj, &e->err);
+    e->have_proj = st == HART_OK;
+  }
   if (st == HART_OK && opts->text_model_dir)
     st = open_text(e, opts);
   if (st != HART_OK) {
@@ -309,35 +316,40 @@ static void progress(hart_engine *e, hart_stage stage, int step, int n_steps)
   e->req->on_progress(&p, e->req->user_data);
 }
 
-/* Renders latent lat [1, Cv, P, P] for a preview at latent side `side`: area-resampled to side,
- * then decoded. Cheap mode caps the side so that a preview costs at most a 16x16-latent decode
- * (256 px); decoder mode decodes at the scale's own resolution. */
+/* Renders latent lat [1, Cv, P, P] as a preview. Cheap mode: the fitted linear projection at
+ * the latent's resolution (P x P; the UI scales it up). Decoder mode: the VAE decoder at the
+ * scale's own resolution (lat area-resampled to side x side). */
 static hart_status preview(hart_engine *e, hart_stage stage, int step, int n_steps,
                            const float *lat, int64_t side)
 {
   hart_backend *be = e->be;
   int64_t Cv = e->m->vae_cfg.z_channels, P = e->m->llm.patch_nums[e->m->llm.n_scales - 1];
-  int64_t up = hart_vae_upscale(e->m->vae), S;
+  int64_t S;
   hart_preview pv;
-  hart_status st;
+  hart_status st = HART_OK;
 
   if (e->req->preview_mode == HART_PREVIEW_NONE || e->req->on_preview == NULL || e->m->vae == NULL)
     return HART_OK;
-  if (e->req->preview_mode == HART_PREVIEW_CHEAP && side > e->pv_max_side)
-    side = e->pv_max_side;
-  if (side == P) {
-    st = be->ops->copy(be, e->pv_small, lat, (size_t)(Cv * P * P) * sizeof(float));
+  if (e->req->preview_mode == HART_PREVIEW_CHEAP) {
+    if (!e->have_proj)
+      return HART_OK;
+    S = P;
+    st = hart_preview_rgb(&e->proj, be, lat, 0, P, e->pv_rgb, &e->err);
   } else {
-    st = be->ops->resize_area(be, e->pv_small, lat, Cv, P, P, side, side);
+    if (side == P)
+      st = be->ops->copy(be, e->pv_small, lat, (size_t)(Cv * P * P) * sizeof(float));
+    else
+      st = be->ops->resize_area(be, e->pv_small, lat, Cv, P, P, side, side);
+    if (st == HART_OK)
+      st = hart_vae_decode(e->m->vae, e->pv_img, e->pv_small, 1, side);
+    S = side * hart_vae_upscale(e->m->vae);
+    if (st == HART_OK)
+      st = be->ops->download(be, e->h_img, e->pv_img, (size_t)(3 * S * S) * sizeof(float));
+    if (st == HART_OK)
+      hart_image_to_rgb8(e->h_img, (int)S, (int)S, e->pv_rgb);
   }
-  if (st == HART_OK)
-    st = hart_vae_decode(e->m->vae, e->pv_img, e->pv_small, 1, side);
-  S = side * up;
-  if (st == HART_OK)
-    st = be->ops->download(be, e->h_img, e->pv_img, (size_t)(3 * S * S) * sizeof(float));
   if (st != HART_OK)
     return st;
-  hart_image_to_rgb8(e->h_img, (int)S, (int)S, e->pv_rgb);
   pv.stage = stage;
   pv.step = step;
   pv.n_steps = n_steps;
@@ -352,8 +364,13 @@ static int on_scale(void *ud, int si, int n_scales, const float *f_hat)
 {
   hart_engine *e = ud;
   progress(e, HART_STAGE_SCALE, si + 1, n_scales);
-  if (preview(e, HART_STAGE_SCALE, si + 1, n_scales, f_hat, e->m->llm.patch_nums[si]) != HART_OK)
+  if (si == n_scales - 1)
+    progress(e, HART_STAGE_DECODE, 1, 1); /* the decoder runs next */
+  if (preview(e, HART_STAGE_SCALE, si + 1, n_scales, f_hat, e->m->llm.patch_nums[si]) != HART_OK) {
+    e->cb_status = e->err.code ? e->err.code : HART_ERR_INTERNAL;
+    e->cb_err = e->err;
     return 1;
+  }
   return hart_cancel_is_requested(e->req->cancel);
 }
 
@@ -364,8 +381,11 @@ static int on_diffusion_step(int k, int n_steps, const float *x, void *ud)
   progress(e, HART_STAGE_DIFFUSION, k + 1, n_steps);
   if (e->req->preview_mode != HART_PREVIEW_NONE && e->req->on_preview && e->m->vae) {
     if (hart_gen_latent_with(e->gen, e->pv_lat, x) != HART_OK ||
-        preview(e, HART_STAGE_DIFFUSION, k + 1, n_steps, e->pv_lat, P) != HART_OK)
+        preview(e, HART_STAGE_DIFFUSION, k + 1, n_steps, e->pv_lat, P) != HART_OK) {
+      e->cb_status = e->err.code ? e->err.code : HART_ERR_INTERNAL;
+      e->cb_err = e->err;
       return 1;
+    }
   }
   return hart_cancel_is_requested(e->req->cancel);
 }
@@ -446,6 +466,7 @@ hart_status hart_generate(hart_engine *e, const hart_request *req, hart_image *i
   if (rgb == NULL)
     return hart_fail(&e->err, HART_ERR_NO_MEMORY, "out of memory for the image");
   e->req = req;
+  e->cb_status = HART_OK;
   e->t0 = (double)g_get_monotonic_time() / 1e6;
   if (req->prompt != NULL) {
     st = encode_prompt(e, req, &t_text);
@@ -475,6 +496,10 @@ hart_status hart_generate(hart_engine *e, const hart_request *req, hart_image *i
   r.rgb = rgb;
   st = hart_gen_run(e->gen, &r, &times, &e->err);
   e->req = NULL;
+  if (st == HART_CANCELLED && e->cb_status != HART_OK) {
+    e->err = e->cb_err; /* a preview failed: report that, not a cancellation */
+    st = e->cb_status;
+  }
   if (st != HART_OK) {
     free(rgb);
     return st;

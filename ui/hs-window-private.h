@@ -1,0 +1,95 @@
+/* hs-window-private.h: state shared by hs-window*.c, and hooks for the UI tests. */
+#pragma once
+
+#include "hs-canvas.h"
+#include "hs-generation.h"
+#include "hs-window.h"
+
+G_BEGIN_DECLS
+
+typedef enum {
+  HS_WINDOW_NO_MODEL,
+  HS_WINDOW_LOADING,
+  HS_WINDOW_READY,
+  HS_WINDOW_RUNNING,
+} HsWindowState;
+
+struct _HsWindow {
+  AdwApplicationWindow parent_instance;
+
+  /* Template children. */
+  AdwToastOverlay *toast_overlay;
+  GtkStack *stack;
+  AdwStatusPage *no_model_page;
+  AdwStatusPage *loading_page;
+  GtkSpinner *loading_spinner;
+  GtkTextView *prompt_view;
+  GtkButton *generate_button;
+  GtkButton *cancel_button;
+  GtkSpinButton *seed_spin;
+  GtkToggleButton *seed_lock_button;
+  GtkSpinButton *cfg_spin;
+  GtkSwitch *smooth_switch;
+  GtkSwitch *system_prompt_switch;
+  AdwActionRow *device_row;
+  AdwActionRow *size_row;
+  GtkStack *canvas_stack;
+  HsCanvas *canvas;
+  GtkProgressBar *progress_bar;
+  GtkLabel *stage_label;
+  GtkLabel *elapsed_label;
+
+  GSettings *settings;
+  HsEngineWorker *worker;
+  char *model_dir;
+  char *text_model_dir;
+  hart_engine_info info;
+  gboolean have_info;
+
+  HsWindowState state;
+  GCancellable *open_cancellable;
+  gboolean regenerate_after_open;
+  /* The text encoder failed to load: the model is opened without it (prompts then fail). */
+  gboolean skip_text_model;
+  char *text_model_error;
+
+  /* The running job; a result whose cancellable is no longer this one is stale. */
+  GCancellable *generate_cancellable;
+  HsGeneration *generation;
+  HsRequest *running_request;
+  gint64 started_us;
+  guint elapsed_source;
+  guint inhibit_cookie;
+
+  /* The picture on the canvas and what made it. */
+  HsRequest *result_request;
+  HsImage *result;
+  GdkTexture *result_texture;
+  GFile *drag_file;
+
+  /* Optional conditioning for engines without a text model (tests). */
+  GBytes *context;
+  GBytes *context_mask;
+  GBytes *context_position_ids;
+
+  char *last_error;
+};
+
+/* hs-window-export.c */
+void _hs_window_init_export(HsWindow *self);
+void _hs_window_save_as(HsWindow *self);
+void _hs_window_copy_image(HsWindow *self);
+/* A GdkTexture of img, enlarged without smoothing when tiny (GTK 4.8 has no nearest filter). */
+GdkTexture *_hs_window_texture_for(HsImage *img);
+
+/* Test hooks. */
+HsWindowState _hs_window_get_state(HsWindow *self);
+GtkTextBuffer *_hs_window_get_prompt_buffer(HsWindow *self);
+HsGeneration *_hs_window_get_generation(HsWindow *self);
+HsImage *_hs_window_get_result(HsWindow *self);
+GdkTexture *_hs_window_get_canvas_texture(HsWindow *self);
+const char *_hs_window_get_stage_text(HsWindow *self);
+const char *_hs_window_get_last_error(HsWindow *self);
+void _hs_window_set_context(HsWindow *self, GBytes *context, GBytes *mask, GBytes *position_ids);
+
+G_END_DECLS
