@@ -80,7 +80,8 @@ hart_status cpu_attention_causal(hart_backend *be, float *o, const float *q, con
       const float *mask = key_mask ? key_mask + g * n : NULL;
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)n, (blasint)n, (blasint)hd,
                   scale, qh, (blasint)ldq, kh, (blasint)ldk, 0.0f, s, (blasint)n);
-#pragma omp parallel for
+      /* Serial: the rows are cheap next to the GEMMs, and an OpenMP team between OpenBLAS
+       * calls only adds thread hand-offs. */
       for (int64_t i = 0; i < n; i++)
         softmax_causal_row(s + i * n, mask, i, n);
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)n, (blasint)hd, (blasint)n,
