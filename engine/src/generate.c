@@ -627,6 +627,7 @@ static hart_status last_stage(hart_gen *g, const hart_gen_request *r, const scal
   TRY(tr(g, g->hT, g->tok, PP, Cv));
   TRY(be->ops->axpby(be, g->fhat, 1.0f, g->fhat, 1.0f, g->hT, N * Cv));
   TRY(dump_dev(g, r, "fhat_final", g->fhat, 4, sf));
+  TRY(be->ops->sync(be));
   times->t_diffusion = now_s() - t0;
 out:
   return st;
@@ -747,8 +748,10 @@ hart_status hart_gen_run(hart_gen *g, const hart_gen_request *r, hart_gen_times 
         goto out;
       }
       TRY(next_input(g, si));
+      TRY(be->ops->sync(be)); /* asynchronous backends (CUDA): time the finished work */
       times.t_scale[si] = now_s() - ts;
     } else {
+      TRY(be->ops->sync(be));
       times.t_scale[si] = now_s() - ts;
       TRY(last_stage(g, r, &p, &times));
       if (r->on_scale && r->on_scale(r->ud, si, (int)g->SN, g->fhat)) {
