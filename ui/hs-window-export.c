@@ -229,6 +229,12 @@ static GdkContentProvider *on_drag_prepare(GtkDragSource *source, double x, doub
   return gdk_content_provider_new_union(providers, G_N_ELEMENTS(providers));
 }
 
+GFile *_hs_window_dup_drag_file(HsWindow *self, GError **error)
+{
+  g_return_val_if_fail(self->result != NULL, NULL);
+  return ensure_drag_file(self, error);
+}
+
 void _hs_window_init_export(HsWindow *self)
 {
   GtkDragSource *drag = gtk_drag_source_new();

@@ -90,6 +90,8 @@ HsImage *_hs_window_get_result(HsWindow *self);
 GdkTexture *_hs_window_get_canvas_texture(HsWindow *self);
 const char *_hs_window_get_stage_text(HsWindow *self);
 const char *_hs_window_get_last_error(HsWindow *self);
+/* The file a drag carries (written once into the cache dir). */
+GFile *_hs_window_dup_drag_file(HsWindow *self, GError **error);
 void _hs_window_set_context(HsWindow *self, GBytes *context, GBytes *mask, GBytes *position_ids);
 
 G_END_DECLS
