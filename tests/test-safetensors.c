@@ -80,7 +80,7 @@ static void test_f16_roundtrip(void)
     g_assert_cmpuint(hart_f32_to_f16(f), ==, h);
   }
   g_assert_cmpfloat(hart_f16_to_f32(0x0001), ==, 5.9604644775390625e-8f);
-  g_assert_cmpuint(hart_f32_to_f16(65520.0f), ==, 0x7c00); /* rounds up to inf */
+  g_assert_cmpuint(hart_f32_to_f16(65520.0f), ==, 0x7c00);           /* rounds up to inf */
   g_assert_cmpuint(hart_f32_to_f16(1.0f + 1.0f / 2048), ==, 0x3c00); /* tie to even */
   g_assert_cmpuint(hart_f32_to_bf16(1.0f + 1.0f / 256), ==, 0x3f80);
 }
