@@ -68,6 +68,9 @@ SoupSession *hs_hub_session_new(guint timeout_s)
   SoupSession *session = soup_session_new_with_options("user-agent", HS_USER_AGENT, NULL);
   if (timeout_s > 0)
     soup_session_set_timeout(session, timeout_s);
+  /* Bytes must arrive as they are hashed upstream, and Content-Length/Range count those bytes:
+   * no transparent gzip (requests say Accept-Encoding: identity, or nothing). */
+  soup_session_remove_feature_by_type(session, SOUP_TYPE_CONTENT_DECODER);
   return session;
 }
 
