@@ -138,11 +138,40 @@ char *hs_hub_file_url(const char *base, const char *repo_id, const char *revisio
   return g_strdup_printf("%s/%s/resolve/%s/%s", base, repo_id, revision, escaped);
 }
 
+/* Listings of the released repositories are a few kB; anything past this is not a listing. */
+#define MAX_DOCUMENT_SIZE (16 * 1024 * 1024)
+
+/* Reads at most MAX_DOCUMENT_SIZE bytes of a body. */
+static GBytes *read_bounded(GInputStream *in, const char *url, GCancellable *cancellable,
+                            GError **error)
+{
+  g_autoptr(GByteArray) buf = g_byte_array_new();
+  guchar chunk[16384];
+
+  for (;;) {
+    gssize n = g_input_stream_read(in, chunk, sizeof chunk, cancellable, error);
+    if (n < 0) {
+      g_prefix_error(error, "%s: ", url);
+      return NULL;
+    }
+    if (n == 0)
+      break;
+    if (buf->len + (gsize)n > MAX_DOCUMENT_SIZE) {
+      g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s: answer larger than %d MiB", url,
+                  MAX_DOCUMENT_SIZE >> 20);
+      return NULL;
+    }
+    g_byte_array_append(buf, chunk, (guint)n);
+  }
+  return g_byte_array_free_to_bytes(g_steal_pointer(&buf));
+}
+
 /* GETs a small JSON document; a non-2xx status becomes an error naming the URL. */
 static GBytes *get_document(SoupSession *session, const char *url, guint *status,
                             GCancellable *cancellable, GError **error)
 {
   g_autoptr(SoupMessage) msg = soup_message_new(SOUP_METHOD_GET, url);
+  g_autoptr(GInputStream) in = NULL;
   GBytes *body;
 
   if (msg == NULL) {
@@ -150,8 +179,8 @@ static GBytes *get_document(SoupSession *session, const char *url, guint *status
     return NULL;
   }
   soup_message_headers_replace(soup_message_get_request_headers(msg), "Accept", "application/json");
-  body = soup_session_send_and_read(session, msg, cancellable, error);
-  if (body == NULL) {
+  in = soup_session_send(session, msg, cancellable, error);
+  if (in == NULL) {
     g_prefix_error(error, "%s: ", url);
     return NULL;
   }
@@ -159,9 +188,11 @@ static GBytes *get_document(SoupSession *session, const char *url, guint *status
   if (*status < 200 || *status >= 300) {
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s: HTTP %u %s", url, *status,
                 soup_message_get_reason_phrase(msg));
-    g_bytes_unref(body);
+    g_input_stream_close(in, NULL, NULL);
     return NULL;
   }
+  body = read_bounded(in, url, cancellable, error);
+  g_input_stream_close(in, NULL, NULL);
   return body;
 }
 
