@@ -5,7 +5,13 @@
 
 #include "hs-engine-worker.h"
 
+#include <errno.h>
 #include <string.h>
+#ifdef __linux__
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include "hs-generation-private.h"
 
@@ -235,7 +241,10 @@ static void fill_engine_request(GenerateData *gd, hart_request *req)
 
   hart_request_init(req);
   if (r->context != NULL) {
-    req->context = g_bytes_get_data(r->context, NULL);
+    gsize bytes = 0;
+
+    req->context = g_bytes_get_data(r->context, &bytes);
+    req->context_numel = bytes / sizeof(float);
     req->context_mask = r->context_mask ? g_bytes_get_data(r->context_mask, NULL) : NULL;
     req->context_position_ids =
         r->context_position_ids ? g_bytes_get_data(r->context_position_ids, NULL) : NULL;
@@ -293,10 +302,23 @@ static void run_generate(HsEngineWorker *self, GTask *task)
   hart_image_clear(&image);
 }
 
+/* The engine's compute threads (OpenMP) are started from this thread and inherit its nice
+ * value: a lower priority keeps the main loop, and so the window, responsive while a picture is
+ * being made on the CPU, without slowing the engine on an otherwise idle machine. */
+static void lower_thread_priority(void)
+{
+#ifdef __linux__
+  if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10) != 0)
+    g_debug("could not lower the engine thread's priority: %s", g_strerror(errno));
+#endif
+}
+
 static gpointer worker_main(gpointer data)
 {
   HsEngineWorker *self = data;
   Job *job;
+
+  lower_thread_priority();
 
   while ((job = g_async_queue_pop(self->jobs)) != NULL) {
     gboolean quit = job->kind == JOB_QUIT;

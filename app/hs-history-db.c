@@ -13,6 +13,7 @@
 #include <glib/gstdio.h>
 #include <sqlite3.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "hs-history-files.h"
 #include "hs-history-schema.h"
@@ -177,7 +178,15 @@ static gboolean configure(sqlite3 *conn, GError **error)
                              error);
 }
 
-typedef enum { OPEN_OK, OPEN_DAMAGED, OPEN_NEWER, OPEN_FAILED } OpenResult;
+typedef enum { OPEN_OK, OPEN_DAMAGED, OPEN_NEWER, OPEN_READ_ONLY_DISK, OPEN_FAILED } OpenResult;
+
+/* An existing database we may not write (read-only folder or file, read-only mount): it is
+ * shown read-only rather than failing on the first write. */
+static gboolean cannot_write(const char *dir, const char *path)
+{
+  return g_file_test(path, G_FILE_TEST_EXISTS) &&
+         (access(path, W_OK) != 0 || access(dir, W_OK) != 0);
+}
 
 /* One attempt: classifies the file before anything is written to it. */
 static OpenResult try_open(HsHistoryDb *db, const char *path, char **why, GError **error)
@@ -186,6 +195,8 @@ static OpenResult try_open(HsHistoryDb *db, const char *path, char **why, GError
   g_autofree char *check = NULL;
   g_autoptr(GError) local = NULL;
 
+  if (cannot_write(db->dir, path))
+    return OPEN_READ_ONLY_DISK;
   db->db = open_connection(path, FALSE, &rc);
   if (db->db == NULL) {
     g_set_error(error, HS_HISTORY_ERROR, HS_HISTORY_ERROR_IO,
@@ -219,18 +230,31 @@ static OpenResult try_open(HsHistoryDb *db, const char *path, char **why, GError
   return OPEN_OK;
 }
 
+/* Read-only: mode=ro first; a WAL database in a folder where its -shm cannot be created only
+ * opens as immutable (fine for a folder nobody can write to anyway). */
 static gboolean open_read_only(HsHistoryDb *db, const char *path, GError **error)
 {
-  int rc;
+  static const char *const modes[] = { "mode=ro", "immutable=1" };
+  g_autofree char *uri = g_filename_to_uri(path, NULL, NULL);
+  int rc = SQLITE_CANTOPEN;
 
-  db->db = open_connection(path, TRUE, &rc);
-  if (db->db == NULL) {
-    g_set_error(error, HS_HISTORY_ERROR, HS_HISTORY_ERROR_IO,
-                "Cannot open the history database %s read-only: %s", path, sqlite3_errstr(rc));
-    return FALSE;
+  for (guint i = 0; uri != NULL && i < G_N_ELEMENTS(modes); i++) {
+    g_autofree char *full = g_strdup_printf("%s?%s", uri, modes[i]);
+    db->db = NULL;
+    rc = sqlite3_open_v2(full, &db->db,
+                         SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc == SQLITE_OK && hs_history_schema_version(db->db, NULL) >= 0) {
+      sqlite3_busy_timeout(db->db, 5000);
+      db->read_only = TRUE;
+      return TRUE;
+    }
+    if (rc == SQLITE_OK)
+      rc = sqlite3_errcode(db->db);
+    g_clear_pointer(&db->db, sqlite3_close);
   }
-  db->read_only = TRUE;
-  return TRUE;
+  g_set_error(error, HS_HISTORY_ERROR, HS_HISTORY_ERROR_IO,
+              "Cannot open the history database %s read-only: %s", path, sqlite3_errstr(rc));
+  return FALSE;
 }
 
 static void close_connection(HsHistoryDb *db)
@@ -248,13 +272,16 @@ HsHistoryDb *hs_history_db_open(const char *dir, char **notice, GError **error)
   *notice = NULL;
   db->dir = g_strdup(dir);
   db->images_dir = g_build_filename(dir, "images", NULL);
-  if (g_mkdir_with_parents(db->images_dir, 0755) != 0 && !g_file_test(path, G_FILE_TEST_EXISTS)) {
-    int saved = errno;
+  if (g_mkdir_with_parents(db->images_dir, 0755) != 0) {
+    int saved = errno; /* before g_file_test() can change it */
+    if (g_file_test(path, G_FILE_TEST_EXISTS))
+      goto opened_dir; /* an existing history on a read-only folder: see try_open() */
     g_set_error(error, HS_HISTORY_ERROR, HS_HISTORY_ERROR_IO, "Cannot create the history in %s: %s",
                 db->images_dir, g_strerror(saved));
     hs_history_db_close(db);
     return NULL;
   }
+opened_dir:
   for (int attempt = 0;; attempt++) {
     g_autofree char *why = NULL;
     g_autofree char *aside = NULL;
@@ -270,6 +297,18 @@ HsHistoryDb *hs_history_db_open(const char *dir, char **notice, GError **error)
                                 "(format %s; this version reads up to %d). It is shown "
                                 "read-only and left unchanged.",
                                 why, HS_HISTORY_SCHEMA_VERSION);
+      return db;
+    case OPEN_READ_ONLY_DISK:
+      if (!open_read_only(db, path, error))
+        break;
+      if (hs_history_schema_version(db->db, NULL) != HS_HISTORY_SCHEMA_VERSION) {
+        g_set_error(error, HS_HISTORY_ERROR, HS_HISTORY_ERROR_READ_ONLY,
+                    "The history in %s needs upgrading, but the folder cannot be written", db->dir);
+        break;
+      }
+      *notice = g_strdup_printf("The history folder %s cannot be written. The history is shown "
+                                "read-only; new images are not kept.",
+                                db->dir);
       return db;
     case OPEN_DAMAGED:
       close_connection(db);

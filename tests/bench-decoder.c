@@ -3,6 +3,7 @@
  * Not a test: run by hand, `bench-decoder [threads] [sizes...]` (default sizes 16 64). */
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "backend.h"
@@ -14,6 +15,15 @@ static double now_ms(void)
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* User + system CPU time of the process: on a shared machine a steadier measure than wall time. */
+static double cpu_ms(void)
+{
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
+         (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
 }
 
 int main(int argc, char **argv)
@@ -32,7 +42,7 @@ int main(int argc, char **argv)
   hart_backend *be;
   hart_tensor_set *set;
   hart_vae *vae;
-  double t0;
+  double t0, c0;
 
   if (argc > 2) {
     n_sizes = 0;
@@ -52,12 +62,13 @@ int main(int argc, char **argv)
     for (int64_t i = 0; i < 32 * S * S; i++)
       fhat[i] = hart_philox_normal(7, 0, 0, (uint64_t)i);
     t0 = now_ms();
+    c0 = cpu_ms();
     if (hart_vae_decode(vae, img, fhat, 1, S) != HART_OK) {
       fprintf(stderr, "bench-decoder: decode failed: %s\n", err.msg);
       return 1;
     }
-    printf("decode latent %lldx%lld -> %lldx%lld: %.0f ms\n", (long long)S, (long long)S,
-           (long long)H, (long long)H, now_ms() - t0);
+    printf("decode latent %lldx%lld -> %lldx%lld: %.0f ms wall, %.0f ms CPU\n", (long long)S,
+           (long long)S, (long long)H, (long long)H, now_ms() - t0, cpu_ms() - c0);
     fflush(stdout);
     free(fhat);
     free(img);

@@ -13,6 +13,7 @@ char *hs_test_shared_path(const char *rel);
 gboolean hs_test_load_context(const char *rel, GBytes **context, GBytes **mask,
                               GBytes **position_ids, GError **error);
 
-/* Opens the engine on the tiny golden model (+ qwen2-tiny) once to learn whether it works.
- * Returns NULL when usable, else the reason to skip (engine not implemented, data missing). */
-char *hs_test_engine_skip_reason(void);
+/* Opens the engine on the tiny golden model once to learn whether it works, with qwen2-tiny
+ * when the engine can load it (*text_usable tells). Returns NULL when usable, else the reason
+ * to skip (engine not implemented, data missing). */
+char *hs_test_engine_skip_reason(gboolean *text_usable);

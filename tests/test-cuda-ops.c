@@ -677,6 +677,71 @@ static void test_resample(void)
   bfree(up);
 }
 
+/* ---- ops added for the VAE attention and the Qwen2 encoder ---- */
+
+static void test_bmm_softmax_clamp(void)
+{
+  int64_t batch = 3, M = 70, N = 50, K = 96;
+  bpair a = brnd(batch * M * K, -2, 2), b = brnd(batch * K * N, -2, 2),
+        c = brnd(batch * M * N, 0, 1);
+  char name[64];
+  for (int ta = 0; ta < 2; ta++)
+    for (int tb = 0; tb < 2; tb++) {
+      if (!cpu_ok(cpu->ops->bmm(cpu, c.c, a.c, b.c, batch, M, N, K, ta, tb, 0.37f)))
+        goto out;
+      gpu_ok(gpu->ops->bmm(gpu, c.g, a.g, b.g, batch, M, N, K, ta, tb, 0.37f));
+      snprintf(name, sizeof name, "bmm trans_a %d trans_b %d", ta, tb);
+      bcompare(name, c, GEMM_ERR, GEMM_NMSE);
+    }
+  g_assert_cmpint(cpu->ops->softmax_rows(cpu, c.c, c.c, batch * M, N), ==, HART_OK);
+  gpu_ok(gpu->ops->softmax_rows(gpu, c.g, c.g, batch * M, N));
+  bcompare("softmax_rows (in place)", c, EW_ERR, EW_NMSE);
+  g_assert_cmpint(cpu->ops->clamp(cpu, a.c, b.c, batch * M * K, -1.0f, 0.5f), ==, HART_OK);
+  gpu_ok(gpu->ops->clamp(gpu, a.g, b.g, batch * M * K, -1.0f, 0.5f));
+  bcompare("clamp", a, 0.0, 0.0);
+out:
+  bfree(a);
+  bfree(b);
+  bfree(c);
+}
+
+static void test_qwen_ops(void)
+{
+  int64_t G = 2, n = 45, H = 12, KV = 2, hd = 128;
+  bpair q = brnd(G * n * H * hd, -2, 2), k = brnd(G * n * KV * hd, -2, 2);
+  bpair v = brnd(G * n * KV * hd, -2, 2), o = brnd(G * n * H * hd, 0, 1);
+  bpair cs = brnd(n * hd, -1, 1), sn = brnd(n * hd, -1, 1);
+  float *mh = g_new(float, G *n);
+  bpair m;
+  /* Row 0: pads at the front (queries that see nothing) and the end; row 1: all real. */
+  for (int64_t i = 0; i < G * n; i++)
+    mh[i] = i < n ? (i >= 3 && i < 40 ? 1.0f : 0.0f) : 1.0f;
+  m = bnew(mh, G * n);
+  if (cpu_ok(cpu->ops->rope_inplace(cpu, q.c, cs.c, sn.c, G, n, H, hd))) {
+    gpu_ok(gpu->ops->rope_inplace(gpu, q.g, cs.g, sn.g, G, n, H, hd));
+    bcompare("rope_inplace", q, EW_ERR, EW_NMSE);
+  }
+  if (cpu_ok(cpu->ops->attention_causal(cpu, o.c, q.c, k.c, v.c, m.c, G, n, H, KV, hd,
+                                        1.0f / sqrtf((float)hd)))) {
+    gpu_ok(gpu->ops->attention_causal(gpu, o.g, q.g, k.g, v.g, m.g, G, n, H, KV, hd,
+                                      1.0f / sqrtf((float)hd)));
+    bcompare("attention_causal masked", o, EW_ERR, EW_NMSE);
+    g_assert_cmpint(
+        cpu->ops->attention_causal(cpu, o.c, q.c, k.c, v.c, NULL, G, n, H, KV, hd, 0.1f), ==,
+        HART_OK);
+    gpu_ok(gpu->ops->attention_causal(gpu, o.g, q.g, k.g, v.g, NULL, G, n, H, KV, hd, 0.1f));
+    bcompare("attention_causal unmasked", o, EW_ERR, EW_NMSE);
+  }
+  bfree(q);
+  bfree(k);
+  bfree(v);
+  bfree(o);
+  bfree(cs);
+  bfree(sn);
+  bfree(m);
+  g_free(mh);
+}
+
 /* ---- errors ---- */
 
 static void test_oom(void)
@@ -732,6 +797,8 @@ int main(int argc, char **argv)
   g_test_add_func("/cuda/conv2d", test_conv2d);
   g_test_add_func("/cuda/groupnorm", test_groupnorm);
   g_test_add_func("/cuda/resample", test_resample);
+  g_test_add_func("/cuda/bmm_softmax_clamp", test_bmm_softmax_clamp);
+  g_test_add_func("/cuda/qwen_ops", test_qwen_ops);
   g_test_add_func("/cuda/oom", test_oom);
   rc = g_test_run();
 

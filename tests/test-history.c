@@ -602,7 +602,8 @@ static void test_corrupt_truncated(void)
   th_rm_rf(dir);
 }
 
-static void test_newer_version(void)
+/* data: non-NULL for a database in WAL mode (what a newer Hart Studio would leave). */
+static void test_newer_version(gconstpointer data)
 {
   g_autofree char *dir = th_tmpdir();
   g_autofree char *path = g_build_filename(dir, "history.db", NULL);
@@ -622,6 +623,8 @@ static void test_newer_version(void)
                                     "CREATE TABLE future_stuff (x);"
                                     "PRAGMA user_version = 99;",
                                     &error));
+  if (data != NULL)
+    g_assert_true(hs_history_sql_exec(db, "PRAGMA journal_mode = WAL", &error));
   g_assert_no_error(error);
   sqlite3_close(db);
   before = th_file_bytes(path);
@@ -708,6 +711,41 @@ static void readonly_child(const char *dir)
   g_object_unref(a);
   finalize_history(h);
 
+  /* A whole history on a read-only folder: shown read-only, with a notice; nothing changes. */
+  {
+    g_autofree char *sub = g_build_filename(dir, "ro", NULL);
+    g_autofree char *db_path = g_build_filename(sub, "history.db", NULL);
+    g_autoptr(GBytes) before = NULL;
+    g_autoptr(GBytes) after = NULL;
+    GPtrArray *rows;
+
+    h = hs_history_new(sub);
+    b = th_add(h, "kept on a read-only disk", 3, 8, 8, &error);
+    g_assert_no_error(error);
+    g_object_unref(b);
+    finalize_history(h);
+    before = th_file_bytes(db_path);
+    g_assert_cmpint(g_chmod(sub, 0555), ==, 0);
+    h = hs_history_new(sub);
+    g_assert_true(th_open(h, &error));
+    g_assert_no_error(error);
+    g_assert_true(hs_history_get_read_only(h));
+    g_test_message("notice: %s", hs_history_get_notice(h));
+    g_assert_nonnull(strstr(hs_history_get_notice(h), "cannot be written"));
+    rows = th_list(h, NULL, FALSE, &error);
+    g_assert_no_error(error);
+    g_assert_cmpuint(rows->len, ==, 1);
+    g_ptr_array_unref(rows);
+    b = th_add(h, "not kept", 4, 8, 8, &error);
+    g_assert_null(b);
+    g_assert_error(error, HS_HISTORY_ERROR, HS_HISTORY_ERROR_READ_ONLY);
+    g_clear_error(&error);
+    finalize_history(h);
+    after = th_file_bytes(db_path);
+    g_assert_true(g_bytes_equal(before, after));
+    g_chmod(sub, 0755);
+  }
+
   /* A history in a folder that cannot be created: a clear error, no crash. */
   {
     g_autofree char *sub = g_build_filename(images, "nested", NULL);
@@ -715,6 +753,7 @@ static void readonly_child(const char *dir)
     g_assert_false(th_open(h, &error));
     g_assert_error(error, HS_HISTORY_ERROR, HS_HISTORY_ERROR_IO);
     g_test_message("error: %s", error->message);
+    g_assert_nonnull(strstr(error->message, "Permission denied"));
     g_clear_error(&error);
     finalize_history(h);
   }
@@ -845,7 +884,8 @@ int main(int argc, char **argv)
   g_test_add_func("/history/reconcile", test_reconcile);
   g_test_add_func("/history/corrupt/random-bytes", test_corrupt_random);
   g_test_add_func("/history/corrupt/truncated", test_corrupt_truncated);
-  g_test_add_func("/history/newer-version", test_newer_version);
+  g_test_add_data_func("/history/newer-version/rollback", NULL, test_newer_version);
+  g_test_add_data_func("/history/newer-version/wal", "wal", test_newer_version);
   g_test_add_func("/history/read-only-dir", test_readonly_dir);
   g_test_add_func("/history/full-disk", test_full_disk);
   g_test_add_func("/history/model", test_model);

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "diffusion.h"
 #include "image.h"
+#include "philox.h"
 #include "preview.h"
 #include "test-util.h"
 #include "vae.h"
@@ -147,6 +148,93 @@ static void test_interp(void)
     g_free(din);
     fixture_close(&f);
   }
+}
+
+/* ---- convolution against a direct double-precision reference ---- */
+
+static void conv_reference(double *y, const float *x, const float *w, const float *b, int N,
+                           int Cin, int H, int W, int Cout, int k)
+{
+  int p = k / 2;
+  for (int n = 0; n < N; n++)
+    for (int co = 0; co < Cout; co++)
+      for (int r = 0; r < H; r++)
+        for (int c = 0; c < W; c++) {
+          double s = b[co];
+          for (int ci = 0; ci < Cin; ci++)
+            for (int ky = 0; ky < k; ky++)
+              for (int kx = 0; kx < k; kx++) {
+                int rr = r + ky - p, cc = c + kx - p;
+                if (rr >= 0 && rr < H && cc >= 0 && cc < W)
+                  s += (double)w[((co * Cin + ci) * k + ky) * k + kx] *
+                       x[((n * Cin + ci) * H + rr) * W + cc];
+              }
+          y[((n * Cout + co) * H + r) * W + c] = s;
+        }
+}
+
+/* Both 3x3 paths (Winograd and im2col) and the 1x1 path on odd sizes, against direct math. */
+static void test_conv2d(void)
+{
+  static const int shapes[][5] = { /* N, Cin, H, W, Cout */
+                                   { 2, 5, 7, 9, 6 },
+                                   { 1, 3, 1, 1, 4 },
+                                   { 1, 8, 2, 5, 3 },
+                                   { 1, 33, 16, 16, 40 },
+                                   { 1, 4, 5, 151, 6 }
+  };
+  hart_backend *be;
+  hart_error err = { 0 };
+  g_assert_cmpint(hart_backend_cpu_new(0, &err, &be), ==, HART_OK);
+  for (size_t si = 0; si < G_N_ELEMENTS(shapes); si++)
+    for (int k = 1; k <= 3; k += 2)
+      for (int path = 0; path < (k == 3 ? 4 : 1); path++) {
+        int N = shapes[si][0], Cin = shapes[si][1], H = shapes[si][2], W = shapes[si][3],
+            Cout = shapes[si][4];
+        gint64 nx = (gint64)N * Cin * H * W, ny = (gint64)N * Cout * H * W,
+               nw = (gint64)Cout * Cin * k * k;
+        float *x = g_new(float, nx), *wt = g_new(float, nw), *bias = g_new(float, Cout),
+              *y = g_new(float, ny), *ref = g_new(float, ny);
+        double *yd = g_new(double, ny);
+        int64_t wshape[4] = { Cout, Cin, k, k }, bshape[1] = { Cout };
+        hart_bw *w, *b;
+        char name[64];
+        GRand *rng = g_rand_new_with_seed(1234 + (guint32)si);
+        for (gint64 i = 0; i < nx; i++)
+          x[i] = (float)g_rand_double_range(rng, -1, 1);
+        for (gint64 i = 0; i < nw; i++)
+          wt[i] = (float)g_rand_double_range(rng, -1, 1);
+        for (int i = 0; i < Cout; i++)
+          bias[i] = (float)g_rand_double_range(rng, -1, 1);
+        w = be->ops->weight_new(be, wt, 4, wshape, HART_WUSE_CONV);
+        b = be->ops->weight_new(be, bias, 1, bshape, HART_WUSE_VECTOR);
+        /* path 0/1: Winograd/im2col in one band; 2/3: the same with one row (band) at a time. */
+        if (path & 1)
+          g_setenv("HART_CONV_IM2COL", "1", TRUE);
+        if (path & 2)
+          g_setenv("HART_CONV_SCRATCH_BYTES", "1", TRUE);
+        g_assert_cmpint(be->ops->conv2d(be, y, x, w, b, N, Cin, H, W, Cout, k), ==, HART_OK);
+        g_unsetenv("HART_CONV_IM2COL");
+        g_unsetenv("HART_CONV_SCRATCH_BYTES");
+        conv_reference(yd, x, wt, bias, N, Cin, H, W, Cout, k);
+        for (gint64 i = 0; i < ny; i++)
+          ref[i] = (float)yd[i];
+        snprintf(name, sizeof name, "conv %dx%d %s%s [%d,%d,%d,%d]->%d", k, k,
+                 k == 1 ? "gemm" : ((path & 1) ? "im2col" : "winograd"),
+                 (path & 2) ? " banded" : "", N, Cin, H, W, Cout);
+        /* fp32 sums of up to 300 products: ~1e-6 of the largest magnitude. */
+        ht_assert_close(name, y, ref, ny, 1e-5);
+        be->ops->weight_free(be, w);
+        be->ops->weight_free(be, b);
+        g_rand_free(rng);
+        g_free(x);
+        g_free(wt);
+        g_free(bias);
+        g_free(y);
+        g_free(ref);
+        g_free(yd);
+      }
+  be->ops->destroy(be);
 }
 
 /* ---- decoder (modules) ---- */
@@ -555,6 +643,72 @@ static void test_diffusion_sampler(void)
   }
 }
 
+/* ---- the engine's own randomness (no replay) ---- */
+
+static int cancel_at_3(int k, int n_steps, const float *x, void *user)
+{
+  int *calls = user;
+  (*calls)++;
+  return k == 3;
+}
+
+/* Philox normals are standard normal, the sampler is deterministic per seed, seeds differ, and a
+ * step callback can cancel (HART_CANCELLED, nothing leaked: see the ASan build). */
+static void test_diffusion_philox(void)
+{
+  fixture f;
+  hart_diffusion *d;
+  hart_tensor_set *run;
+  run_id r = { "tiny", "run_smooth0" };
+  hart_diffusion_opts opts = { 0 };
+  float *z, *a, *b, *c;
+  int64_t N, Cv = 32;
+  double m = 0.0, v = 0.0;
+  const int64_t n = 1 << 20;
+  int calls = 0;
+  for (int64_t i = 0; i < n; i++) {
+    double g = hart_philox_normal(99, HART_DIFFUSION_STAGE, 1, (uint64_t)i);
+    m += g;
+    v += g * g;
+  }
+  m /= (double)n;
+  v = v / (double)n - m * m;
+  g_test_message("philox normals: mean %.5f, variance %.5f over %lld", m, v, (long long)n);
+  /* 5 standard errors: 5/sqrt(n) = 0.0049 for the mean, ~0.007 for the variance. */
+  g_assert_cmpfloat(fabs(m), <, 0.005);
+  g_assert_cmpfloat(fabs(v - 1.0), <, 0.007);
+  if (!require_case("tiny"))
+    return;
+  fixture_open(&f, "tiny", FALSE);
+  d = load_diffusion(&f);
+  run = open_run(&r);
+  z = ht_tensor_f32(run, "diff.z", NULL);
+  N = get_t(run, "diff.z")->shape[0] / 2;
+  a = g_new0(float, N *Cv);
+  b = g_new0(float, N *Cv);
+  c = g_new0(float, N *Cv);
+  opts.seed = 5;
+  g_assert_cmpint(hart_diffusion_sample(d, a, z, N, 3.0f, &opts), ==, HART_OK);
+  g_assert_cmpint(hart_diffusion_sample(d, b, z, N, 3.0f, &opts), ==, HART_OK);
+  g_assert_cmpmem(a, N * Cv * sizeof(float), b, N * Cv * sizeof(float));
+  opts.seed = 6;
+  g_assert_cmpint(hart_diffusion_sample(d, c, z, N, 3.0f, &opts), ==, HART_OK);
+  g_assert_cmpfloat(ht_max_abs_err(a, c, N * Cv), >, 0.01);
+  for (int64_t i = 0; i < N * Cv; i++)
+    g_assert_true(isfinite(a[i]) && fabsf(a[i]) <= 0.6f * 1.5f);
+  opts.on_step = cancel_at_3;
+  opts.user_data = &calls;
+  g_assert_cmpint(hart_diffusion_sample(d, c, z, N, 3.0f, &opts), ==, HART_CANCELLED);
+  g_assert_cmpint(calls, ==, 4);
+  g_free(z);
+  g_free(a);
+  g_free(b);
+  g_free(c);
+  hart_tensor_set_free(run);
+  hart_diffusion_free(d);
+  fixture_close(&f);
+}
+
 /* Reads an 8-bit RGB PNG (and optionally its text chunks as key/value pairs, g_strfreev). */
 static guint8 *read_png(const char *path, int *w, int *h, char ***text_out)
 {
@@ -677,6 +831,54 @@ static void test_decoder_runs(void)
     hart_tensor_set_free(run);
     fixture_close(&f);
   }
+}
+
+/* ---- bad input ---- */
+
+/* Shape mismatches and NaN weights are refused with a message naming the tensor; nothing leaks
+ * (ASan build). */
+static void test_bad_weights(void)
+{
+  fixture f;
+  hart_vae_config cfg;
+  hart_llm_config lcfg;
+  hart_vae *vae = NULL;
+  hart_diffusion *d = NULL;
+  hart_tensor_set *rnd;
+  hart_error err = { 0 };
+  const hart_tensor *t;
+  if (!require_case("tiny"))
+    return;
+  fixture_open(&f, "tiny", FALSE);
+  cfg = f.vcfg;
+  cfg.ch = 64; /* the file has 32 */
+  g_assert_cmpint(hart_vae_load(f.be, f.tok, &cfg, &vae, &err), ==, HART_ERR_FORMAT);
+  g_assert_null(vae);
+  g_test_message("wrong ch: %s", err.msg);
+  g_assert_nonnull(strstr(err.msg, "vae.decoder."));
+  lcfg = f.lcfg;
+  lcfg.diff_width *= 2;
+  memset(&err, 0, sizeof err);
+  g_assert_cmpint(hart_diffusion_load(f.be, f.llm, &lcfg, 32, &d, &err), ==, HART_ERR_FORMAT);
+  g_assert_null(d);
+  g_test_message("wrong diff_width: %s", err.msg);
+  g_assert_nonnull(strstr(err.msg, "diffloss.net."));
+
+  /* A random set at the tiny shapes loads; with one NaN it is refused. */
+  g_assert_cmpint(hart_vae_random_weights(&f.vcfg, 3, &rnd, &err), ==, HART_OK);
+  g_assert_cmpint(hart_vae_load(f.be, rnd, &f.vcfg, &vae, &err), ==, HART_OK);
+  hart_vae_free(vae);
+  vae = NULL;
+  t = hart_tensor_set_get(rnd, "vae.decoder.up.2.block.1.conv2.weight");
+  g_assert_nonnull(t);
+  ((float *)t->data)[17] = NAN;
+  memset(&err, 0, sizeof err);
+  g_assert_cmpint(hart_vae_load(f.be, rnd, &f.vcfg, &vae, &err), ==, HART_ERR_FORMAT);
+  g_test_message("NaN weight: %s", err.msg);
+  g_assert_nonnull(strstr(err.msg, "vae.decoder.up.2.block.1.conv2.weight"));
+  g_assert_null(vae);
+  hart_tensor_set_free(rnd);
+  fixture_close(&f);
 }
 
 /* ---- PNG writer ---- */
@@ -827,13 +1029,16 @@ static void test_preview(void)
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
+  g_test_add_func("/latent/conv2d", test_conv2d);
   g_test_add_func("/latent/interp", test_interp);
   g_test_add_func("/latent/decoder-modules", test_decoder_modules);
   g_test_add_func("/latent/mlp", test_mlp);
   g_test_add_func("/latent/schedule", test_schedule);
   g_test_add_func("/latent/latent-update", test_latent_update);
   g_test_add_func("/latent/diffusion-sampler", test_diffusion_sampler);
+  g_test_add_func("/latent/diffusion-philox", test_diffusion_philox);
   g_test_add_func("/latent/decoder-runs", test_decoder_runs);
+  g_test_add_func("/latent/bad-weights", test_bad_weights);
   g_test_add_func("/latent/png-roundtrip", test_png_roundtrip);
   g_test_add_func("/latent/preview", test_preview);
   return g_test_run();

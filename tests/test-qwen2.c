@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "safetensors_write.h"
 #include "text_encoder.h"
 
 #define TOL 1e-5 /* absolute; values are O(1) (shared/text/README.md) */
@@ -274,9 +275,10 @@ static void test_config_mismatch(void)
     gint64 value;
     const char *tensor;
   } bad[] = {
-    { "intermediate_size", 128, "model.layers.0.mlp.gate_proj.weight" },
-    { "num_key_value_heads", 4, "model.layers.0.self_attn.k_proj.weight" },
-    { "num_hidden_layers", 3, "model.layers.2.input_layernorm.weight" },
+    /* The message names the file and a tensor of the mismatched kind. */
+    { "intermediate_size", 128, "model.layers.0.mlp." },
+    { "num_key_value_heads", 4, "model.layers.0.self_attn." },
+    { "num_hidden_layers", 3, "model.layers.2." },
     { "vocab_size", 1000, "model.embed_tokens.weight" },
   };
   hart_error err = { 0 };
@@ -294,9 +296,91 @@ static void test_config_mismatch(void)
     g_assert_null(m);
     g_test_message("%s = %" G_GINT64_FORMAT ": %s", bad[i].key, bad[i].value, err.msg);
     g_assert_nonnull(strstr(err.msg, bad[i].tensor));
+    g_assert_nonnull(strstr(err.msg, "model.safetensors"));
     remove_folder(dir);
   }
   be->ops->destroy(be);
+}
+
+/* The released layout: the weights split over two shards with model.safetensors.index.json, and
+ * visual.* / lm_head.* tensors that must be ignored. The outputs stay the golden ones. */
+static void run_sharded(void)
+{
+  char *src = ht_shared_path("text/qwen2-tiny/model.safetensors");
+  char *cfg = ht_shared_path("text/qwen2-tiny/config.json");
+  char *tj = ht_shared_path("text/tokenizer.json");
+  char *tmp = g_dir_make_tmp("hart-qwen2-shards-XXXXXX", NULL);
+  const char *shard_names[2] = { "model-00001-of-00002.safetensors",
+                                 "model-00002-of-00002.safetensors" };
+  hart_tensor_set *set, *g;
+  GPtrArray *shards[2] = { g_ptr_array_new(), g_ptr_array_new() };
+  GString *index = g_string_new("{\"metadata\": {}, \"weight_map\": {");
+  hart_error err = { 0 };
+  hart_backend *be;
+  hart_text_encoder *enc = NULL;
+  static const float extra[4] = { 1, 2, 3, 4 };
+  hart_tensor visual = { "visual.blocks.0.attn.qkv.weight", HART_DT_F32, 2, { 2, 2 }, extra, 16 };
+  hart_tensor head = { "lm_head.weight", HART_DT_F32, 2, { 2, 2 }, extra, 16 };
+  char *prompt = case_prompt(0), *paths[4];
+  float ctx[300 * 32];
+
+  g_assert_cmpint(hart_tensor_set_open_safetensors(src, &set, &err), ==, HART_OK);
+  for (size_t i = 0; i < hart_tensor_set_count(set); i++) {
+    const hart_tensor *t = hart_tensor_set_at(set, i);
+    int k = strstr(t->name, "layers.1.") != NULL || strstr(t->name, "norm.weight") == t->name + 6;
+    g_ptr_array_add(shards[k], (gpointer)t);
+    g_string_append_printf(index, "%s\"%s\": \"%s\"", index->str[index->len - 1] == '{' ? "" : ", ",
+                           t->name, shard_names[k]);
+  }
+  g_string_append_printf(index, ", \"%s\": \"%s\", \"%s\": \"%s\"}}", visual.name, shard_names[1],
+                         head.name, shard_names[1]);
+  for (int k = 0; k < 2; k++) {
+    hart_tensor *ts = g_new(hart_tensor, shards[k]->len + 2);
+    guint n = 0;
+    for (guint i = 0; i < shards[k]->len; i++)
+      ts[n++] = *(const hart_tensor *)shards[k]->pdata[i];
+    if (k == 1) {
+      ts[n++] = visual;
+      ts[n++] = head;
+    }
+    paths[k] = g_build_filename(tmp, shard_names[k], NULL);
+    g_assert_cmpint(hart_safetensors_write(paths[k], ts, n, &err), ==, HART_OK);
+    g_free(ts);
+    g_ptr_array_unref(shards[k]);
+  }
+  paths[2] = g_build_filename(tmp, "model.safetensors.index.json", NULL);
+  g_assert_true(g_file_set_contents(paths[2], index->str, -1, NULL));
+  paths[3] = g_build_filename(tmp, "config.json", NULL);
+  g_assert_cmpint(symlink(cfg, paths[3]), ==, 0);
+
+  g_assert_cmpint(hart_backend_cpu_new(2, &err, &be), ==, HART_OK);
+  be->err = &err;
+  if (hart_text_encoder_load(be, tmp, tj, &enc, &err) != HART_OK)
+    g_error("%s", err.msg);
+  g_assert_cmpint(hart_text_encode(enc, prompt, 1, 300, ctx, NULL, NULL, &err), ==, HART_OK);
+  g = ht_open_st("text/qwen2-tiny/golden.safetensors");
+  assert_ctx("sharded case 0", g, "case0.context_tensor", ctx, 300 * 32);
+  hart_tensor_set_free(g);
+  hart_text_encoder_free(enc);
+  be->ops->destroy(be);
+  hart_tensor_set_free(set);
+  for (int i = 0; i < 4; i++) {
+    g_unlink(paths[i]);
+    g_free(paths[i]);
+  }
+  g_rmdir(tmp);
+  g_string_free(index, TRUE);
+  g_free(tmp);
+  g_free(src);
+  g_free(cfg);
+  g_free(tj);
+  g_free(prompt);
+}
+
+static void test_sharded(void)
+{
+  if (need_data())
+    run_sharded();
 }
 
 int main(int argc, char **argv)
@@ -306,5 +390,6 @@ int main(int argc, char **argv)
   g_test_add_func("/qwen2/golden-hart-encode", test_golden_cli);
   g_test_add_func("/qwen2/bad-prompts", test_bad_prompts);
   g_test_add_func("/qwen2/config-mismatch", test_config_mismatch);
+  g_test_add_func("/qwen2/sharded-release-layout", test_sharded);
   return g_test_run();
 }

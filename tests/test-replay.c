@@ -1,6 +1,15 @@
 /* test-replay.c: whole-generation parity with the golden runs, every random draw replayed
  * (golden README, "Replaying the random draws").
  *
+ * HART_TEST_BACKEND=cuda runs the same cases on the CUDA backend (skipped without a GPU), with
+ * budgets for its fp16 GEMM operands (the official autocast numerics) instead of the fp32 ones:
+ * float tensors within 2e-2 of their max magnitude (200x the CPU's 1e-4: fp16 rounding of both
+ * GEMM operands is ~3e-4 relative per product, a few products deep), with up to 0.1% outlier
+ * elements (the k = 7 clamp of the diffusion flips isolated values, hart-spec 2.7); up to 1% of
+ * kept-set rows may swap a boundary entry (logits move ~1e-3 relative); non-smooth PNGs: >= 99%
+ * of bytes within +-2 and none off by more than 32; smooth free-running runs: PSNR >= 15 dB
+ * (hart-spec 7.5: without teacher forcing only a similarity is meaningful).
+ *
  * - /replay/stages/<case>/<run>: teacher forcing (recorded f_hat and next_map fed forward), so
  *   every scale is checked on its own: x_in, hidden, the engine's own top-k sets and their
  *   logits, h, plus cond_BD, ctx_norm_out and lvl_table.
@@ -11,6 +20,7 @@
 #include "test-util.h"
 
 #include <math.h>
+#include <glib/gstdio.h>
 #include <png.h>
 #include <stdio.h>
 #include <string.h>
@@ -61,6 +71,14 @@ typedef struct {
   int teacher;
 } replay_case;
 
+/* CPU tolerance -> the tolerance on the test backend (see the header comment). */
+static double tol_for(double cpu_tol)
+{
+  return ht_backend_is_cuda() ? cpu_tol * 200.0 : cpu_tol;
+}
+
+static int64_t keep_rows_seen; /* kept-set rows compared in the current case */
+
 typedef struct {
   hart_backend *be;
   hart_model *m;
@@ -85,7 +103,14 @@ static gboolean run_case(const replay_case *c, run_state *s)
     g_free(dir);
     return FALSE;
   }
-  g_assert_cmpint(hart_backend_cpu_new(0, &s->err, &s->be), ==, HART_OK);
+  if (ht_backend_new(&s->err, &s->be) != HART_OK) {
+    char *m = g_strdup_printf("backend unavailable: %s", s->err.msg);
+    g_test_skip(m);
+    g_free(m);
+    g_free(rel);
+    g_free(dir);
+    return FALSE;
+  }
   if (hart_model_load(s->be, dir, &s->m, &s->err) != HART_OK)
     g_error("model %s: %s", dir, s->err.msg);
   if (hart_replay_case_load(dir, c->run, c->teacher, &s->rc, &s->err) != HART_OK)
@@ -137,8 +162,23 @@ static double cmp_f32(run_state *s, const char *name, int64_t rows_limit, double
   if (rows_limit > 0 && rows_limit < n)
     n = rows_limit; /* only the leading rows are comparable (e.g. diffusion's cond half) */
   g_assert_cmpint(d->n, >=, n);
+  tol = tol_for(tol);
   e = ht_max_rel_err(d->data, want, n);
   g_test_message("%s: max rel err %.3g (tol %.1g)", name, e, tol);
+  if (!(e <= tol) && ht_backend_is_cuda()) {
+    /* Isolated outliers allowed on CUDA: count them against 0.1% of the elements. */
+    double ref = 0.0;
+    int64_t out = 0;
+    for (int64_t i = 0; i < n; i++)
+      if (isfinite(want[i]))
+        ref = fmax(ref, fabs(want[i]));
+    for (int64_t i = 0; i < n; i++)
+      out += !(fabs((double)((float *)d->data)[i] - want[i]) <= tol * (ref > 0 ? ref : 1));
+    g_test_message("%s: %lld of %lld elements beyond tol (allowed %lld)", name, (long long)out,
+                   (long long)n, (long long)(n / 1000));
+    if (out <= n / 1000)
+      e = tol;
+  }
   if (!(e <= tol))
     g_error("%s: max rel err %.3g exceeds %.1g", name, e, tol);
   g_free(want);
@@ -170,6 +210,8 @@ static int cmp_keep(run_state *s, int si, double tol)
   want_l = ht_tensor_f32(s->rc->run, nl, NULL);
   K = dk->shape[2];
   rows = dk->n / K;
+  keep_rows_seen += rows;
+  tol = tol_for(tol);
   for (int64_t r = 0; r < rows; r++) {
     int same = memcmp((int64_t *)dk->data + r * K, want_k + r * K, (size_t)K * 8) == 0;
     if (!same) {
@@ -195,6 +237,7 @@ static void check_stages(run_state *s, const replay_case *c, double tol_h, int m
 {
   int SN = s->rc->n_scales, bad = 0;
   char name[64];
+  keep_rows_seen = 0;
   cmp_f32(s, "ctx_norm_out", 0, 1e-4);
   cmp_f32(s, "cond_BD", 0, 1e-4);
   cmp_f32(s, "lvl_table", 0, 1e-4);
@@ -216,6 +259,8 @@ static void check_stages(run_state *s, const replay_case *c, double tol_h, int m
       }
     }
   }
+  if (ht_backend_is_cuda())
+    max_keep_rows += (int)(keep_rows_seen / 100);
   g_test_message("%s/%s: %d kept-set rows differ in total (allowed %d)", c->casename, c->run, bad,
                  max_keep_rows);
   g_assert_cmpint(bad, <=, max_keep_rows);
@@ -264,7 +309,7 @@ static void check_pngs(run_state *s, const replay_case *c, double min_equal, int
     char *path = ht_shared_path(rel);
     uint8_t *want = NULL, *got = s->rgb + b * S * S * 3;
     int w = 0, h = 0, worst = 0;
-    int64_t equal = 0, n;
+    int64_t equal = 0, near = 0, n;
     g_assert_true(read_png(path, &w, &h, &want));
     g_assert_cmpint(w, ==, S);
     g_assert_cmpint(h, ==, S);
@@ -272,11 +317,18 @@ static void check_pngs(run_state *s, const replay_case *c, double min_equal, int
     for (int64_t i = 0; i < n; i++) {
       int d = abs((int)got[i] - (int)want[i]);
       equal += d == 0;
+      near += d <= 2;
       worst = MAX(worst, d);
     }
-    g_test_message("%s: %.4f%% of bytes equal, max diff %d", rel, 100.0 * equal / n, worst);
-    g_assert_cmpfloat((double)equal / n, >=, min_equal);
-    g_assert_cmpint(worst, <=, max_off);
+    g_test_message("%s: %.4f%% of bytes equal, %.4f%% within 2, max diff %d", rel,
+                   100.0 * equal / n, 100.0 * near / n, worst);
+    if (ht_backend_is_cuda() && max_off <= 1) {
+      g_assert_cmpfloat((double)near / n, >=, 0.99);
+      g_assert_cmpint(worst, <=, 32);
+    } else {
+      g_assert_cmpfloat((double)equal / n, >=, min_equal);
+      g_assert_cmpint(worst, <=, max_off);
+    }
     g_free(want);
     g_free(rel);
     g_free(path);
@@ -326,11 +378,83 @@ static void test_e2e(gconstpointer data)
     g_assert_nonnull(d);
     e = ht_max_abs_err(d->data, want, d->n);
     g_test_message("image: max abs err %.3g (tol 0.1)", e);
-    g_assert_cmpfloat(e, <=, 0.1);
-    check_pngs(&s, c, 0.5, 40);
+    if (ht_backend_is_cuda()) {
+      double se = 0.0, psnr;
+      for (int64_t i = 0; i < d->n; i++) {
+        double df = (double)((float *)d->data)[i] - want[i];
+        se += df * df;
+      }
+      psnr = 10.0 * log10(1.0 / (se / (double)d->n + 1e-20));
+      g_test_message("image: PSNR %.2f dB (CUDA budget >= 15)", psnr);
+      g_assert_cmpfloat(psnr, >=, 15.0);
+    } else {
+      g_assert_cmpfloat(e, <=, 0.1);
+      check_pngs(&s, c, 0.5, 40);
+    }
     g_free(want);
   }
   run_free(&s);
+}
+
+/* `hart replay CASE RUN --out DIR` writes run.safetensors with the required names (values equal
+ * to the golden ones, as the in-process tests check) and one PNG per batch row. */
+static void test_cli(void)
+{
+  static const char *required[] = { "cond_BD",      "lvl_table",         "s00.hidden",
+                                    "s00.keep_idx", "s00.keep_logit",    "s00.h",
+                                    "s00.fhat",     "s00.next_map",      "diff.z",
+                                    "diff.step0.x", "diff.final_sample", "fhat_final",
+                                    "image" };
+  const char *cli = g_getenv("HART_CLI");
+  char *dir, *tmp, *out_st, *stdout_s = NULL, *stderr_s = NULL;
+  int status = 0;
+  hart_tensor_set *set = NULL;
+  hart_error err = { 0 };
+  float *got, *want;
+  int64_t n;
+  hart_tensor_set *gold;
+
+  if (cli == NULL || !ht_require_shared("golden/tiny")) {
+    if (cli == NULL)
+      g_test_skip("HART_CLI not set");
+    return;
+  }
+  dir = ht_shared_path("golden/tiny");
+  tmp = g_dir_make_tmp("hart-replay-XXXXXX", NULL);
+  {
+    const char *argv[] = { cli, "replay", dir, "run_smooth0", "--out", tmp, NULL };
+    g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &stdout_s,
+                               &stderr_s, &status, NULL));
+  }
+  if (!g_spawn_check_wait_status(status, NULL))
+    g_error("hart replay failed: %s", stderr_s);
+  out_st = g_build_filename(tmp, "run.safetensors", NULL);
+  g_assert_cmpint(hart_tensor_set_open_safetensors(out_st, &set, &err), ==, HART_OK);
+  for (size_t i = 0; i < G_N_ELEMENTS(required); i++)
+    if (hart_tensor_set_get(set, required[i]) == NULL)
+      g_error("run.safetensors lacks %s", required[i]);
+  gold = ht_open_st("golden/tiny/run_smooth0.safetensors");
+  got = ht_tensor_f32(set, "image", &n);
+  want = ht_tensor_f32(gold, "image", NULL);
+  ht_assert_close("image (CLI)", got, want, n, 1e-4);
+  for (int b = 0; b < 2; b++) {
+    char *name = g_strdup_printf("image_b%d.png", b), *p = g_build_filename(tmp, name, NULL);
+    g_assert_true(g_file_test(p, G_FILE_TEST_IS_REGULAR));
+    g_unlink(p);
+    g_free(p);
+    g_free(name);
+  }
+  g_free(got);
+  g_free(want);
+  hart_tensor_set_free(gold);
+  hart_tensor_set_free(set);
+  g_unlink(out_st);
+  g_rmdir(tmp);
+  g_free(out_st);
+  g_free(tmp);
+  g_free(dir);
+  g_free(stdout_s);
+  g_free(stderr_s);
 }
 
 int main(int argc, char **argv)
@@ -354,5 +478,6 @@ int main(int argc, char **argv)
     g_test_add_data_func(p, &e2e[i], test_e2e);
     g_free(p);
   }
+  g_test_add_func("/replay/cli/tiny", test_cli);
   return g_test_run();
 }

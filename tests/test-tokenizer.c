@@ -370,6 +370,66 @@ static void test_bad_tokenizer_json(void)
   g_assert_nonnull(strstr(err.msg, "/nonexistent/tokenizer.json"));
 }
 
+/* `hart tokenize --hart` prints the reference's ids, ids_300, mask and position ids. */
+static void test_cli(void)
+{
+  static const guint pick[] = { 0, 5, 8, 13, 18, 20 };
+  JsonArray *cases;
+  char *tj;
+
+  if (!need_tokenizer())
+    return;
+  g_assert_nonnull(g_getenv("HART_CLI"));
+  tj = ht_shared_path("text/tokenizer.json");
+  cases = json_object_get_array_member(ref, "cases");
+  for (guint i = 0; i < G_N_ELEMENTS(pick); i++) {
+    JsonObject *cs = json_array_get_object_element(cases, pick[i]);
+    const char *argv[] = { g_getenv("HART_CLI"),
+                           "tokenize",
+                           "--tokenizer",
+                           tj,
+                           "--hart",
+                           json_object_get_string_member(cs, "prompt"),
+                           NULL };
+    char *out = NULL, what[32];
+    int status;
+    JsonParser *p = json_parser_new();
+    JsonObject *o;
+    JsonArray *want300 = json_object_get_array_member(cs, "ids_300");
+    gint64 count = 0;
+
+    g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, NULL,
+                               &status, NULL));
+    g_assert_true(g_spawn_check_wait_status(status, NULL));
+    g_assert_true(json_parser_load_from_data(p, out, -1, NULL));
+    o = json_node_get_object(json_parser_get_root(p));
+    for (guint k = 0; k < 2; k++) {
+      const char *key = k ? "ids_300" : "ids";
+      JsonArray *got = json_object_get_array_member(o, key), *want;
+      want = json_object_get_array_member(cs, key);
+      snprintf(what, sizeof what, "case %u %s", pick[i], key);
+      g_assert_cmpuint(json_array_get_length(got), ==, json_array_get_length(want));
+      for (guint j = 0; j < json_array_get_length(want); j++)
+        g_assert_cmpint(json_array_get_int_element(got, j), ==,
+                        json_array_get_int_element(want, j));
+    }
+    for (guint j = 0; j < 300; j++) {
+      gboolean m = json_array_get_int_element(want300, j) != 151643;
+      count += m;
+      g_assert_cmpint(json_array_get_boolean_element(json_object_get_array_member(o, "mask"), j),
+                      ==, m);
+      g_assert_cmpint(
+          json_array_get_int_element(json_object_get_array_member(o, "position_ids"), j), ==,
+          count - 1);
+    }
+    g_assert_cmpuint(json_array_get_length(json_object_get_array_member(o, "input_ids")), ==,
+                     300 + json_array_get_length(json_object_get_array_member(ref, "system_ids")));
+    g_object_unref(p);
+    g_free(out);
+  }
+  g_free(tj);
+}
+
 int main(int argc, char **argv)
 {
   int rc;
@@ -383,6 +443,7 @@ int main(int argc, char **argv)
   g_test_add_func("/tokenizer/unicode-white-space", test_unicode_white_space);
   g_test_add_func("/tokenizer/megabyte-prompts", test_megabyte_prompts);
   g_test_add_func("/tokenizer/bad-tokenizer-json", test_bad_tokenizer_json);
+  g_test_add_func("/tokenizer/hart-tokenize", test_cli);
   rc = g_test_run();
   hart_tokenizer_free(tok);
   if (ref_parser != NULL)

@@ -25,6 +25,7 @@
 static HsApplication *app;
 static HsWindow *window;
 static char *skip_reason;
+static gboolean text_usable;
 static char *artifacts;
 static HsImage *first_result;
 static guint64 first_seed;
@@ -289,7 +290,6 @@ static void test_cancel(void)
   if (!engine_usable())
     return;
   g_assert_nonnull(first_result);
-  g_settings_set_string(window->settings, "preview-mode", "full");
   /* The tiny model may finish before the cancel lands: try a few times. */
   for (int attempt = 0; attempt < 10 && !cancelled; attempt++) {
     PreviewWatch watch = { NULL, FALSE, FALSE, TRUE, FALSE };
@@ -308,7 +308,6 @@ static void test_cancel(void)
       first_seed = (guint64)gtk_spin_button_get_value(window->seed_spin);
     }
   }
-  g_settings_set_string(window->settings, "preview-mode", "fast");
   g_assert_true(cancelled);
   g_assert_true(gtk_widget_get_visible(GTK_WIDGET(window->generate_button)));
   g_assert_false(gtk_widget_get_visible(GTK_WIDGET(window->cancel_button)));
@@ -478,13 +477,13 @@ int main(int argc, char *argv[])
   model = g_dir_make_tmp("hs-fake-model-XXXXXX", NULL);
   text = g_strdup("");
 #else
-  skip_reason = hs_test_engine_skip_reason();
+  skip_reason = hs_test_engine_skip_reason(&text_usable);
   /* The tiny golden model, as run.sh configures it. */
   model = hs_test_shared_path("golden/tiny");
   text = hs_test_shared_path("text/qwen2-tiny");
 #endif
   g_setenv("HART_STUDIO_MODEL_DIR", model, TRUE);
-  if (g_file_test(text, G_FILE_TEST_IS_DIR))
+  if (text_usable)
     g_setenv("HART_STUDIO_TEXT_MODEL_DIR", text, TRUE);
 
   g_test_add_func("/ui/launch", test_launch);

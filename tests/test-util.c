@@ -1,6 +1,8 @@
 /* test-util.c: helpers shared by the engine tests. */
 #include "test-util.h"
 
+#include "backend.h"
+
 #include <math.h>
 
 char *ht_shared_path(const char *rel)
@@ -68,4 +70,17 @@ double ht_max_rel_err(const float *a, const float *b, gint64 n)
     if (isfinite(b[i]) && fabs(b[i]) > ref)
       ref = fabs(b[i]);
   return ht_max_abs_err(a, b, n) / (ref > 0.0 ? ref : 1.0);
+}
+
+gboolean ht_backend_is_cuda(void)
+{
+  const char *b = g_getenv("HART_TEST_BACKEND");
+  return b != NULL && g_ascii_strcasecmp(b, "cuda") == 0;
+}
+
+hart_status ht_backend_new(hart_error *err, hart_backend **be)
+{
+  if (ht_backend_is_cuda())
+    return hart_backend_cuda_new(0, err, be);
+  return hart_backend_cpu_new(0, err, be);
 }

@@ -20,6 +20,13 @@ float *ht_tensor_f32(const hart_tensor_set *set, const char *name, gint64 *numel
 double ht_max_rel_err(const float *a, const float *b, gint64 n);
 double ht_max_abs_err(const float *a, const float *b, gint64 n);
 
+/* The backend the golden tests run on: $HART_TEST_BACKEND = "cuda" selects the CUDA backend
+ * (device 0), anything else the CPU backend. */
+gboolean ht_backend_is_cuda(void);
+/* Creates the test backend; on failure returns the status with the reason in err. */
+struct hart_backend;
+hart_status ht_backend_new(hart_error *err, struct hart_backend **be);
+
 /* Asserts ht_max_rel_err(got, want) <= tol, printing the tensor name and error. */
 #define ht_assert_close(name, got, want, n, tol)                                                   \
   G_STMT_START                                                                                     \

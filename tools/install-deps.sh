@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential meson ninja-build pkg-config clang
+  build-essential meson ninja-build pkg-config clang libomp-dev libclang-rt-dev
   libglib2.0-dev libjson-glib-dev libpcre2-dev libzip-dev libpng-dev libsqlite3-dev
   libopenblas-dev libsoup-3.0-dev
   libgtk-4-dev libadwaita-1-dev

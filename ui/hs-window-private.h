@@ -49,6 +49,9 @@ struct _HsWindow {
   HsWindowState state;
   GCancellable *open_cancellable;
   gboolean regenerate_after_open;
+  /* The text encoder failed to load: the model is opened without it (prompts then fail). */
+  gboolean skip_text_model;
+  char *text_model_error;
 
   /* The running job; a result whose cancellable is no longer this one is stale. */
   GCancellable *generate_cancellable;

@@ -4,6 +4,7 @@
 #include "hs-config.h"
 
 #include <glib/gi18n.h>
+#include <string.h>
 
 #include "hs-settings.h"
 #include "hs-window-private.h"
@@ -97,6 +98,16 @@ static void on_open_done(GObject *source, GAsyncResult *result, gpointer user_da
   if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return;
   g_clear_object(&self->open_cancellable);
+  /* A text encoder the engine cannot use should not keep the picture model from loading: the
+   * engine names the folder at fault, so retry without the encoder when it is the one. */
+  if (!ok && !self->skip_text_model && self->text_model_dir != NULL &&
+      strstr(error->message, self->text_model_dir) != NULL) {
+    self->skip_text_model = TRUE;
+    g_free(self->text_model_error);
+    self->text_model_error = g_strdup(error->message);
+    load_model(self);
+    return;
+  }
   if (!ok) {
     g_autofree char *text = describe_open_error(self, error);
 
@@ -111,6 +122,13 @@ static void on_open_done(GObject *source, GAsyncResult *result, gpointer user_da
   self->have_info = hs_engine_worker_get_info(self->worker, &self->info);
   show_model_info(self);
   set_state(self, HS_WINDOW_READY);
+  if (self->skip_text_model && self->text_model_error != NULL) {
+    g_autofree char *text =
+        g_strdup_printf(_("The text encoder could not be loaded, so prompts cannot be read: %s"),
+                        self->text_model_error);
+    g_clear_pointer(&self->text_model_error, g_free);
+    show_toast(self, text);
+  }
   if (self->regenerate_after_open) {
     self->regenerate_after_open = FALSE;
     generate(self);
@@ -129,7 +147,8 @@ static void load_model(HsWindow *self)
     set_state(self, HS_WINDOW_NO_MODEL);
     return;
   }
-  options = hs_engine_options_new(self->model_dir, self->text_model_dir);
+  options =
+      hs_engine_options_new(self->model_dir, self->skip_text_model ? NULL : self->text_model_dir);
   options->backend = (hart_backend_kind)g_settings_get_enum(self->settings, "backend");
   options->n_threads = g_settings_get_int(self->settings, "threads");
 
@@ -175,6 +194,7 @@ static void on_folder_chosen(GtkNativeDialog *dialog, int response, gpointer use
     return;
   }
   g_settings_set_string(self->settings, text_model ? "text-model-dir" : "model-dir", path);
+  self->skip_text_model = FALSE;
   g_free(text_model ? self->text_model_dir : self->model_dir);
   if (text_model)
     self->text_model_dir = g_steal_pointer(&path);
@@ -560,6 +580,7 @@ static void hs_window_finalize(GObject *object)
   g_clear_pointer(&self->context_mask, g_bytes_unref);
   g_clear_pointer(&self->context_position_ids, g_bytes_unref);
   g_clear_pointer(&self->last_error, g_free);
+  g_clear_pointer(&self->text_model_error, g_free);
   G_OBJECT_CLASS(hs_window_parent_class)->finalize(object);
 }
 

@@ -66,6 +66,16 @@ static hart_status get_int(cfg_reader *r, const char *key, int def, int lo, int 
   return HART_OK;
 }
 
+/* An integer key without a default in the reference: missing is an error. */
+static hart_status get_int_required(cfg_reader *r, const char *key, int lo, int hi, int *out)
+{
+  JsonNode *n = json_object_get_member(r->obj, key);
+
+  if (n == NULL || JSON_NODE_HOLDS_NULL(n))
+    return hart_fail(r->err, HART_ERR_FORMAT, "%s: %s is missing", r->path, key);
+  return get_int(r, key, lo, lo, hi, out);
+}
+
 static hart_status get_double(cfg_reader *r, const char *key, double def, double lo, double hi,
                               double *out)
 {
@@ -331,11 +341,11 @@ hart_status hart_qwen2_config_load(const char *path, hart_qwen2_config *c, hart_
     return st;
   memset(c, 0, sizeof *c);
   TRY(require_string(&r, "model_type", NULL, "qwen2"));
-  TRY(get_int(&r, "hidden_size", 0, 1, 65536, &c->hidden_size));
-  TRY(get_int(&r, "num_hidden_layers", 0, 1, 1024, &c->num_layers));
-  TRY(get_int(&r, "num_attention_heads", 0, 1, 1024, &c->num_heads));
+  TRY(get_int_required(&r, "hidden_size", 1, 65536, &c->hidden_size));
+  TRY(get_int_required(&r, "num_hidden_layers", 1, 1024, &c->num_layers));
+  TRY(get_int_required(&r, "num_attention_heads", 1, 1024, &c->num_heads));
   TRY(get_int(&r, "num_key_value_heads", c->num_heads, 1, 1024, &c->num_kv_heads));
-  TRY(get_int(&r, "intermediate_size", 0, 1, 1 << 20, &c->intermediate_size));
+  TRY(get_int_required(&r, "intermediate_size", 1, 1 << 20, &c->intermediate_size));
   TRY(get_int(&r, "vocab_size", 151936, 1, 1 << 24, &c->vocab_size));
   TRY(get_double(&r, "rms_norm_eps", 1e-6, 0.0, 1.0, &eps));
   c->rms_norm_eps = (float)eps;

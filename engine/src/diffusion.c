@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "philox.h"
+#include "weight_check.h"
 
 #define DIFF_T_DIM 256 /* frequency embedding size of the timestep embedder */
 #define DIFF_MAX_DEPTH 64
@@ -112,7 +113,7 @@ static hart_bw *load_w(loader *L, const char *name, int ndim, int64_t d0, int64_
 {
   int64_t shape[2] = { d0, d1 };
   const hart_tensor *t = hart_tensor_set_expect(L->set, name, ndim, shape, L->err);
-  if (t == NULL)
+  if (t == NULL || hart_tensor_check_finite(t, L->err) != HART_OK)
     return NULL;
   return hart_bw_from_tensor(L->be, t, use, L->err);
 }

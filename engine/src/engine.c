@@ -12,6 +12,8 @@
 #include "backend.h"
 #include "generate.h"
 #include "image.h"
+#include "preview.h"
+#include "text_encoder.h"
 
 struct hart_engine {
   hart_error err;
@@ -25,13 +27,21 @@ struct hart_engine {
   /* previews */
   float *pv_lat, *pv_small, *pv_img, *h_img;
   uint8_t *pv_rgb;
-  int64_t pv_max_side; /* largest latent side decoded in cheap mode */
+  hart_preview_proj proj; /* cheap previews: latent-to-RGB map fitted at open */
+  int have_proj;
   /* per request */
   const hart_request *req;
   double t0;
-  int n_steps;
+  hart_status cb_status; /* a failure inside a callback (previews) that stopped the run */
+  hart_error cb_err;
   int64_t *pos_buf;
   uint8_t *mask_buf;
+  /* text encoder (prompt requests) */
+  char *text_dir;          /* NULL: no text model */
+  int release_text;        /* load it per request and free it after encoding */
+  hart_text_encoder *text; /* loaded encoder (NULL between requests when release_text) */
+  float *ctx_buf;          /* [context_token, context_dim] host */
+  hart_backend *text_be;   /* a CPU backend for the encoder when be lacks its ops */
 };
 
 void hart_open_options_init(hart_open_options *opts)
@@ -116,7 +126,6 @@ static hart_status alloc_previews(hart_engine *e)
   hart_backend *be = e->be;
   int64_t Cv = e->m->vae_cfg.z_channels, P = e->m->llm.patch_nums[e->m->llm.n_scales - 1];
   int64_t S = hart_model_image_size(e->m);
-  e->pv_max_side = P < 16 ? P : 16;
   e->pv_lat = be->ops->alloc(be, (size_t)(Cv * P * P) * sizeof(float));
   e->pv_small = be->ops->alloc(be, (size_t)(Cv * P * P) * sizeof(float));
   e->pv_img = be->ops->alloc(be, (size_t)(3 * S * S) * sizeof(float));
@@ -128,6 +137,69 @@ static hart_status alloc_previews(hart_engine *e)
       !e->mask_buf)
     return hart_fail(&e->err, HART_ERR_NO_MEMORY, "out of memory for the preview buffers");
   return HART_OK;
+}
+
+/* Loads the text encoder (text_dir/tokenizer.json with the Qwen2 weights) and checks that its
+ * hidden size is the transformer's context_dim. */
+static hart_status load_text(hart_engine *e)
+{
+  hart_backend *be = e->be;
+  hart_status st = HART_OK;
+
+  /* A backend without the encoder's ops (a CUDA module older than them) falls back to the CPU
+   * for the encoder only. */
+  if (be->ops->rope_inplace == NULL || be->ops->attention_causal == NULL) {
+    if (e->text_be == NULL && (st = hart_backend_cpu_new(0, &e->err, &e->text_be)) == HART_OK)
+      e->text_be->err = &e->err;
+    be = e->text_be;
+  }
+  if (st == HART_OK)
+    st = hart_text_encoder_load(be, e->text_dir, NULL, &e->text, &e->err);
+  if (st == HART_OK && hart_text_encoder_hidden(e->text) != e->m->llm.context_dim)
+    st = hart_fail(&e->err, HART_ERR_FORMAT,
+                   "%s: the text model's hidden size %d is not the transformer's context_dim %d",
+                   e->text_dir, hart_text_encoder_hidden(e->text), e->m->llm.context_dim);
+  if (st != HART_OK) {
+    hart_text_encoder_free(e->text);
+    e->text = NULL;
+  }
+  return st;
+}
+
+/* The text model is loaded (and checked) at open; with release_text_model it is freed again and
+ * reloaded for each prompt, so its weights do not stay in memory during generation. */
+static hart_status open_text(hart_engine *e, const hart_open_options *opts)
+{
+  hart_status st;
+  e->text_dir = g_strdup(opts->text_model_dir);
+  e->release_text = opts->release_text_model;
+  e->ctx_buf =
+      malloc((size_t)e->m->llm.context_token * (size_t)e->m->llm.context_dim * sizeof(float));
+  if (e->ctx_buf == NULL)
+    return hart_fail(&e->err, HART_ERR_NO_MEMORY, "out of memory for the context");
+  st = load_text(e);
+  if (st == HART_OK && e->release_text) {
+    hart_text_encoder_free(e->text);
+    e->text = NULL;
+  }
+  return st;
+}
+
+/* Prompt -> context, mask and positions in ctx_buf/mask_buf/pos_buf. */
+static hart_status encode_prompt(hart_engine *e, const hart_request *req, double *t_text)
+{
+  double t0 = (double)g_get_monotonic_time() / 1e6;
+  hart_status st = e->text == NULL ? load_text(e) : HART_OK;
+
+  if (st == HART_OK)
+    st = hart_text_encode(e->text, req->prompt, req->use_system_prompt, e->m->llm.context_token,
+                          e->ctx_buf, e->mask_buf, e->pos_buf, &e->err);
+  if (e->release_text) {
+    hart_text_encoder_free(e->text);
+    e->text = NULL;
+  }
+  *t_text = (double)g_get_monotonic_time() / 1e6 - t0;
+  return st;
 }
 
 hart_status hart_engine_open(const hart_open_options *opts, hart_engine **out, char *errbuf,
@@ -157,9 +229,13 @@ hart_status hart_engine_open(const hart_open_options *opts, hart_engine **out, c
     st = hart_gen_new(e->m, 1, &e->gen, &e->err);
   if (st == HART_OK)
     st = alloc_previews(e);
+  if (st == HART_OK && e->m->vae) {
+    /* one small decode (~1/16 of a full one at the release size), once per model */
+    st = hart_preview_fit(e->m->vae, e->be, 0, 0, &e->proj, &e->err);
+    e->have_proj = st == HART_OK;
+  }
   if (st == HART_OK && opts->text_model_dir)
-    st = hart_fail(&e->err, HART_ERR_UNSUPPORTED,
-                   "%s: the text encoder is not built into this engine yet", opts->text_model_dir);
+    st = open_text(e, opts);
   if (st != HART_OK) {
     if (errbuf && errbuf_len)
       snprintf(errbuf, errbuf_len, "%s", e->err.msg);
@@ -176,7 +252,7 @@ hart_status hart_engine_open(const hart_open_options *opts, hart_engine **out, c
   e->info.context_dim = e->m->llm.context_dim;
   e->info.n_scales = e->m->llm.n_scales;
   e->info.n_diffusion_steps = e->m->diff ? hart_diffusion_steps(e->m->diff) : 0;
-  e->info.has_text_model = 0;
+  e->info.has_text_model = e->text_dir != NULL;
   model_id(opts->model_dir, e->info.model_id);
   hart_error_clear(&e->err);
   *out = e;
@@ -199,6 +275,11 @@ void hart_engine_close(hart_engine *e)
   free(e->pv_rgb);
   free(e->pos_buf);
   free(e->mask_buf);
+  hart_text_encoder_free(e->text);
+  if (e->text_be)
+    e->text_be->ops->destroy(e->text_be);
+  free(e->ctx_buf);
+  g_free(e->text_dir);
   if (e->gen)
     hart_gen_free(e->gen);
   hart_model_free(e->m);
@@ -235,35 +316,40 @@ static void progress(hart_engine *e, hart_stage stage, int step, int n_steps)
   e->req->on_progress(&p, e->req->user_data);
 }
 
-/* Renders latent lat [1, Cv, P, P] for a preview at latent side `side`: area-resampled to side,
- * then decoded. Cheap mode caps the side so that a preview costs at most a 16x16-latent decode
- * (256 px); decoder mode decodes at the scale's own resolution. */
+/* Renders latent lat [1, Cv, P, P] as a preview. Cheap mode: the fitted linear projection at
+ * the latent's resolution (P x P; the UI scales it up). Decoder mode: the VAE decoder at the
+ * scale's own resolution (lat area-resampled to side x side). */
 static hart_status preview(hart_engine *e, hart_stage stage, int step, int n_steps,
                            const float *lat, int64_t side)
 {
   hart_backend *be = e->be;
   int64_t Cv = e->m->vae_cfg.z_channels, P = e->m->llm.patch_nums[e->m->llm.n_scales - 1];
-  int64_t up = hart_vae_upscale(e->m->vae), S;
+  int64_t S;
   hart_preview pv;
-  hart_status st;
+  hart_status st = HART_OK;
 
   if (e->req->preview_mode == HART_PREVIEW_NONE || e->req->on_preview == NULL || e->m->vae == NULL)
     return HART_OK;
-  if (e->req->preview_mode == HART_PREVIEW_CHEAP && side > e->pv_max_side)
-    side = e->pv_max_side;
-  if (side == P) {
-    st = be->ops->copy(be, e->pv_small, lat, (size_t)(Cv * P * P) * sizeof(float));
+  if (e->req->preview_mode == HART_PREVIEW_CHEAP) {
+    if (!e->have_proj)
+      return HART_OK;
+    S = P;
+    st = hart_preview_rgb(&e->proj, be, lat, 0, P, e->pv_rgb, &e->err);
   } else {
-    st = be->ops->resize_area(be, e->pv_small, lat, Cv, P, P, side, side);
+    if (side == P)
+      st = be->ops->copy(be, e->pv_small, lat, (size_t)(Cv * P * P) * sizeof(float));
+    else
+      st = be->ops->resize_area(be, e->pv_small, lat, Cv, P, P, side, side);
+    if (st == HART_OK)
+      st = hart_vae_decode(e->m->vae, e->pv_img, e->pv_small, 1, side);
+    S = side * hart_vae_upscale(e->m->vae);
+    if (st == HART_OK)
+      st = be->ops->download(be, e->h_img, e->pv_img, (size_t)(3 * S * S) * sizeof(float));
+    if (st == HART_OK)
+      hart_image_to_rgb8(e->h_img, (int)S, (int)S, e->pv_rgb);
   }
-  if (st == HART_OK)
-    st = hart_vae_decode(e->m->vae, e->pv_img, e->pv_small, 1, side);
-  S = side * up;
-  if (st == HART_OK)
-    st = be->ops->download(be, e->h_img, e->pv_img, (size_t)(3 * S * S) * sizeof(float));
   if (st != HART_OK)
     return st;
-  hart_image_to_rgb8(e->h_img, (int)S, (int)S, e->pv_rgb);
   pv.stage = stage;
   pv.step = step;
   pv.n_steps = n_steps;
@@ -278,8 +364,13 @@ static int on_scale(void *ud, int si, int n_scales, const float *f_hat)
 {
   hart_engine *e = ud;
   progress(e, HART_STAGE_SCALE, si + 1, n_scales);
-  if (preview(e, HART_STAGE_SCALE, si + 1, n_scales, f_hat, e->m->llm.patch_nums[si]) != HART_OK)
+  if (si == n_scales - 1)
+    progress(e, HART_STAGE_DECODE, 1, 1); /* the decoder runs next */
+  if (preview(e, HART_STAGE_SCALE, si + 1, n_scales, f_hat, e->m->llm.patch_nums[si]) != HART_OK) {
+    e->cb_status = e->err.code ? e->err.code : HART_ERR_INTERNAL;
+    e->cb_err = e->err;
     return 1;
+  }
   return hart_cancel_is_requested(e->req->cancel);
 }
 
@@ -290,8 +381,11 @@ static int on_diffusion_step(int k, int n_steps, const float *x, void *ud)
   progress(e, HART_STAGE_DIFFUSION, k + 1, n_steps);
   if (e->req->preview_mode != HART_PREVIEW_NONE && e->req->on_preview && e->m->vae) {
     if (hart_gen_latent_with(e->gen, e->pv_lat, x) != HART_OK ||
-        preview(e, HART_STAGE_DIFFUSION, k + 1, n_steps, e->pv_lat, P) != HART_OK)
+        preview(e, HART_STAGE_DIFFUSION, k + 1, n_steps, e->pv_lat, P) != HART_OK) {
+      e->cb_status = e->err.code ? e->err.code : HART_ERR_INTERNAL;
+      e->cb_err = e->err;
       return 1;
+    }
   }
   return hart_cancel_is_requested(e->req->cancel);
 }
@@ -302,18 +396,18 @@ static hart_status check_request(hart_engine *e, const hart_request *req)
 {
   int64_t n = (int64_t)e->m->llm.context_token * e->m->llm.context_dim;
   int V = e->m->vae_cfg.vocab_size;
-  if (req->prompt != NULL)
+  if (req->prompt != NULL && e->text_dir == NULL)
     return hart_fail(&e->err, HART_ERR_UNSUPPORTED,
-                     "prompts need the text encoder, which this engine does not have yet; pass "
+                     "prompts need a text model (open the engine with text_model_dir); or pass "
                      "a context tensor");
-  if (req->context == NULL)
+  if (req->prompt == NULL && req->context == NULL)
     return hart_fail(&e->err, HART_ERR_INVALID_ARGUMENT, "request: no prompt and no context");
   if (req->context_numel != 0 && req->context_numel != (size_t)n)
     return hart_fail(&e->err, HART_ERR_INVALID_ARGUMENT,
                      "request: the context has %zu values, the model expects %d x %d = %lld",
                      req->context_numel, e->m->llm.context_token, e->m->llm.context_dim,
                      (long long)n);
-  for (int64_t i = 0; i < n; i++)
+  for (int64_t i = 0; req->prompt == NULL && i < n; i++)
     if (!isfinite(req->context[i]))
       return hart_fail(&e->err, HART_ERR_INVALID_ARGUMENT,
                        "request: context value %lld (token %lld, channel %lld) is not finite",
@@ -356,6 +450,7 @@ hart_status hart_generate(hart_engine *e, const hart_request *req, hart_image *i
 {
   hart_gen_request r;
   hart_gen_times times;
+  double t_text = 0.0;
   int S;
   uint8_t *rgb;
   hart_status st;
@@ -370,11 +465,22 @@ hart_status hart_generate(hart_engine *e, const hart_request *req, hart_image *i
   rgb = malloc((size_t)S * (size_t)S * 3);
   if (rgb == NULL)
     return hart_fail(&e->err, HART_ERR_NO_MEMORY, "out of memory for the image");
-  fill_mask_pos(e, req);
   e->req = req;
+  e->cb_status = HART_OK;
   e->t0 = (double)g_get_monotonic_time() / 1e6;
+  if (req->prompt != NULL) {
+    st = encode_prompt(e, req, &t_text);
+    if (st != HART_OK) {
+      e->req = NULL;
+      free(rgb);
+      return st;
+    }
+    progress(e, HART_STAGE_TEXT, 1, 1);
+  } else {
+    fill_mask_pos(e, req);
+  }
   memset(&r, 0, sizeof r);
-  r.context = req->context;
+  r.context = req->prompt != NULL ? e->ctx_buf : req->context;
   r.context_mask = e->mask_buf;
   r.position_ids = e->pos_buf;
   r.seed = req->seed;
@@ -390,6 +496,10 @@ hart_status hart_generate(hart_engine *e, const hart_request *req, hart_image *i
   r.rgb = rgb;
   st = hart_gen_run(e->gen, &r, &times, &e->err);
   e->req = NULL;
+  if (st == HART_CANCELLED && e->cb_status != HART_OK) {
+    e->err = e->cb_err; /* a preview failed: report that, not a cancellation */
+    st = e->cb_status;
+  }
   if (st != HART_OK) {
     free(rgb);
     return st;
@@ -403,12 +513,12 @@ hart_status hart_generate(hart_engine *e, const hart_request *req, hart_image *i
   image->width = S;
   image->height = S;
   image->rgb = rgb;
-  image->t_text = 0.0;
+  image->t_text = t_text;
   for (int i = 0; i < e->m->llm.n_scales; i++)
     image->t_transformer += times.t_scale[i];
   image->t_diffusion = times.t_diffusion;
   image->t_decode = times.t_decode;
-  image->t_total = times.t_total;
+  image->t_total = times.t_total + t_text;
   return HART_OK;
 }
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "image.h"
+#include "model_files.h"
 
 #ifndef HART_DIFFUSION_VAE_SCALE
 #define HART_DIFFUSION_VAE_SCALE 0.6f /* the reference's vae_scale */
@@ -25,27 +26,20 @@
 static hart_status open_weights(const char *dir, const char *sub, hart_tensor_set **set,
                                 hart_error *err)
 {
-  /* EMA weights first, as sample.py loads them. */
-  static const char *names[] = { "ema_model.safetensors", "model.safetensors" };
-  for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
-    char *p = g_build_filename(dir, sub, names[i], NULL);
-    if (g_file_test(p, G_FILE_TEST_EXISTS)) {
-      hart_status st = hart_tensor_set_open_safetensors(p, set, err);
-      g_free(p);
-      return st;
-    }
-    g_free(p);
-  }
-  return hart_fail(err, HART_ERR_IO, "%s/%s: no model.safetensors found", dir, sub);
+  /* The folder loader picks the weights as sample.py does (EMA first: ema_model.safetensors,
+   * ema_model.bin, then sharded or single model.safetensors, pytorch_model.bin). */
+  char *p = g_build_filename(dir, sub, NULL);
+  hart_status st = hart_tensor_set_open_dir(p, set, err);
+  g_free(p);
+  return st;
 }
 
-hart_status hart_model_load(hart_backend *be, const char *model_dir, hart_model **out,
-                            hart_error *err)
+hart_status hart_model_load_sets(hart_backend *be, const hart_llm_config *llm_cfg,
+                                 const hart_vae_config *vae_cfg, const hart_tensor_set *llm,
+                                 const hart_tensor_set *tok, hart_model **out, hart_error *err)
 {
   hart_model *m = calloc(1, sizeof *m);
-  hart_tensor_set *llm = NULL, *tok = NULL;
   hart_error *saved = be->err;
-  char *p;
   hart_status st = HART_OK;
 
   *out = NULL;
@@ -53,19 +47,8 @@ hart_status hart_model_load(hart_backend *be, const char *model_dir, hart_model 
     return hart_fail(err, HART_ERR_NO_MEMORY, "out of memory");
   be->err = err;
   m->be = be;
-  p = g_build_filename(model_dir, "llm", "config.json", NULL);
-  st = hart_llm_config_load(p, &m->llm, err);
-  g_free(p);
-  if (st != HART_OK)
-    goto out;
-  p = g_build_filename(model_dir, "tokenizer", "config.json", NULL);
-  st = hart_vae_config_load(p, &m->vae_cfg, err);
-  g_free(p);
-  if (st != HART_OK)
-    goto out;
-  TRY(hart_config_check_pair(&m->llm, &m->vae_cfg, model_dir, err));
-  TRY(open_weights(model_dir, "llm", &llm, err));
-  TRY(open_weights(model_dir, "tokenizer", &tok, err));
+  m->llm = *llm_cfg;
+  m->vae_cfg = *vae_cfg;
   TRY(hart_transformer_load(be, llm, &m->llm, m->vae_cfg.vocab_size, m->vae_cfg.z_channels, &m->tf,
                             err));
   {
@@ -98,8 +81,6 @@ hart_status hart_model_load(hart_backend *be, const char *model_dir, hart_model 
     m->codebook = m->own_codebook;
   }
 out:
-  hart_tensor_set_free(llm);
-  hart_tensor_set_free(tok);
   be->err = saved;
   if (st != HART_OK) {
     hart_model_free(m);
@@ -107,6 +88,36 @@ out:
   }
   *out = m;
   return HART_OK;
+}
+
+hart_status hart_model_load(hart_backend *be, const char *model_dir, hart_model **out,
+                            hart_error *err)
+{
+  hart_llm_config lc;
+  hart_vae_config vc;
+  hart_tensor_set *llm = NULL, *tok = NULL;
+  char *p;
+  hart_status st = HART_OK;
+
+  *out = NULL;
+  p = g_build_filename(model_dir, "llm", "config.json", NULL);
+  st = hart_llm_config_load(p, &lc, err);
+  g_free(p);
+  if (st != HART_OK)
+    return st;
+  p = g_build_filename(model_dir, "tokenizer", "config.json", NULL);
+  st = hart_vae_config_load(p, &vc, err);
+  g_free(p);
+  if (st != HART_OK)
+    return st;
+  TRY(hart_config_check_pair(&lc, &vc, model_dir, err));
+  TRY(open_weights(model_dir, "llm", &llm, err));
+  TRY(open_weights(model_dir, "tokenizer", &tok, err));
+  st = hart_model_load_sets(be, &lc, &vc, llm, tok, out, err);
+out:
+  hart_tensor_set_free(llm);
+  hart_tensor_set_free(tok);
+  return st;
 }
 
 void hart_model_free(hart_model *m)

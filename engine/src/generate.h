@@ -30,6 +30,10 @@ typedef struct {
  * files are not used after this returns. */
 hart_status hart_model_load(hart_backend *be, const char *model_dir, hart_model **out,
                             hart_error *err);
+/* The same from configurations and tensor sets already in memory (bench models). */
+hart_status hart_model_load_sets(hart_backend *be, const hart_llm_config *llm_cfg,
+                                 const hart_vae_config *vae_cfg, const hart_tensor_set *llm,
+                                 const hart_tensor_set *tok, hart_model **out, hart_error *err);
 void hart_model_free(hart_model *m);
 
 /* Every recorded draw of a run (host memory), indexed by scale; NULL entries: draw instead. */

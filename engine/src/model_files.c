@@ -30,13 +30,14 @@ hart_status hart_file_sniff(const char *path, hart_file_kind *kind, hart_error *
   close(fd);
   if (n < 0)
     return hart_fail(err, HART_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
-  if (n >= 4 && memcmp(b, "PK\x03\x04", 4) == 0)
-    *kind = HART_FILE_TORCH_ZIP;
-  else if (n >= 2 && b[0] == 0x80 && b[1] <= 5)
-    /* A pickle PROTO opcode: the legacy format starts with the pickled magic number. */
-    *kind = HART_FILE_TORCH_LEGACY;
-  else if (n >= 9 && b[8] == '{')
+  if (n >= 9 && b[8] == '{')
+    /* Checked first: a header length such as 0x280 starts with the bytes of a pickle PROTO. */
     *kind = HART_FILE_SAFETENSORS;
+  else if (n >= 4 && memcmp(b, "PK\x03\x04", 4) == 0)
+    *kind = HART_FILE_TORCH_ZIP;
+  else if (n >= 4 && memcmp(b, "\x80\x02\x8a\x0a", 4) == 0)
+    /* PROTO 2 and the LONG1 magic number 0x1950a86a20f9469cfc6c that legacy files start with. */
+    *kind = HART_FILE_TORCH_LEGACY;
   else if (n >= 8)
     /* Let the strict safetensors reader explain what is wrong with it. */
     *kind = HART_FILE_SAFETENSORS;
@@ -56,8 +57,6 @@ static hart_status read_one_into(const char *path, hart_tensor_set *set, hart_er
   if (st != HART_OK)
     return st;
   switch (kind) {
-  case HART_FILE_SAFETENSORS:
-    return hart_safetensors_read_into(path, set, err);
   case HART_FILE_TORCH_ZIP:
     return hart_torch_read_into(path, set, err);
   case HART_FILE_TORCH_LEGACY:
@@ -65,11 +64,12 @@ static hart_status read_one_into(const char *path, hart_tensor_set *set, hart_er
                      "%s: legacy torch.save format is not supported; re-save with torch>=1.6 or "
                      "convert",
                      path);
+  case HART_FILE_SAFETENSORS:
   case HART_FILE_UNKNOWN:
   default:
-    return hart_fail(err, HART_ERR_FORMAT,
-                     "%s: neither a safetensors file nor a PyTorch checkpoint (file too short)",
-                     path);
+    /* Unknown: too short to tell, and the strict to tell: the strict reader explains what is wrong
+     * with it. */
+    return hart_safetensors_read_into(path, set, err);
   }
 }
 

@@ -1,6 +1,8 @@
 /* qwen2.c: loading the Qwen2 text encoder's weights and running it on the op table. */
 #include "qwen2.h"
 
+#include "model_part.h"
+
 #include <glib.h>
 #include <math.h>
 #include <stdio.h>
@@ -122,14 +124,6 @@ static hart_status load_embedding(qwen2_loader *L)
   return HART_OK;
 }
 
-static hart_status open_weights(const char *dir, hart_tensor_set **set, hart_error *err)
-{
-  char *path = g_build_filename(dir, "model.safetensors", NULL);
-  hart_status st = hart_tensor_set_open_safetensors(path, set, err);
-  g_free(path);
-  return st;
-}
-
 static hart_qwen2 *qwen2_alloc(hart_backend *be, const hart_qwen2_config *cfg)
 {
   hart_qwen2 *m = calloc(1, sizeof *m);
@@ -147,37 +141,43 @@ static hart_qwen2 *qwen2_alloc(hart_backend *be, const hart_qwen2_config *cfg)
 
 hart_status hart_qwen2_load(hart_backend *be, const char *dir, hart_qwen2 **out, hart_error *err)
 {
-  char *config_path = g_build_filename(dir, "config.json", NULL);
-  hart_qwen2_config cfg;
+  hart_model_part part;
   qwen2_loader L = { 0 };
   hart_status st;
 
   *out = NULL;
-  st = hart_qwen2_config_load(config_path, &cfg, err);
+  if (be->ops->rope_inplace == NULL || be->ops->attention_causal == NULL)
+    return hart_fail(err, HART_ERR_UNSUPPORTED,
+                     "the %s backend has no rope_inplace/attention_causal ops for the text encoder",
+                     be->name);
+  /* config.json, the weights (single file or sharded index) and the manifest check: a missing,
+   * extra or misshaped tensor is named there. */
+  st = hart_model_part_open(dir, HART_PART_QWEN2, &part, err);
   if (st != HART_OK)
-    goto out;
-  L.m = qwen2_alloc(be, &cfg);
-  L.config_path = config_path;
+    return st;
+  L.m = qwen2_alloc(be, &part.qwen2);
+  L.config_path = part.config_path;
   L.err = err;
   if (L.m == NULL) {
     st = hart_fail(err, HART_ERR_NO_MEMORY, "out of memory");
     goto out;
   }
-  if ((st = open_weights(dir, &L.m->set, err)) != HART_OK || (st = load_embedding(&L)) != HART_OK)
+  L.m->set = part.set; /* the model keeps the mapping: the embedding is read from it */
+  part.set = NULL;
+  if ((st = load_embedding(&L)) != HART_OK)
     goto out;
-  for (int l = 0; l < cfg.num_layers; l++)
+  for (int l = 0; l < part.qwen2.num_layers; l++)
     if ((st = load_layer(&L, l, &L.m->layers[l])) != HART_OK)
       goto out;
-  L.m->norm = load_weight(&L, "norm.weight", 1, cfg.hidden_size, 0, HART_WUSE_VECTOR);
+  L.m->norm = load_weight(&L, "norm.weight", 1, part.qwen2.hidden_size, 0, HART_WUSE_VECTOR);
   if (L.m->norm == NULL)
     st = err ? err->code : HART_ERR_FORMAT;
 out:
-  if (st != HART_OK) {
+  if (st != HART_OK)
     hart_qwen2_free(L.m);
-  } else {
+  else
     *out = L.m;
-  }
-  g_free(config_path);
+  hart_model_part_clear(&part);
   return st;
 }
 

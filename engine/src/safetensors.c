@@ -31,12 +31,15 @@ typedef struct {
   GHashTable *keys; /* NULL for arrays */
 } json_level;
 
-static gboolean has_duplicate_keys(const char *s, size_t n)
+/* Also reports in *end where the first top-level value ends (one past its closing bracket), so
+ * that anything after it can be refused: json-glib accepts "{...} {...}". */
+static gboolean has_duplicate_keys(const char *s, size_t n, size_t *end, char **dup_key)
 {
   GArray *stack = g_array_new(FALSE, FALSE, sizeof(json_level));
   gboolean dup = FALSE, expect_key = FALSE;
   size_t i = 0;
 
+  *end = n;
   while (i < n && !dup) {
     char c = s[i];
     json_level lv = { FALSE, NULL };
@@ -53,6 +56,8 @@ static gboolean has_duplicate_keys(const char *s, size_t n)
         if (top->keys)
           g_hash_table_unref(top->keys);
         g_array_set_size(stack, stack->len - 1);
+        if (stack->len == 0 && *end == n)
+          *end = i + 1;
       }
       expect_key = FALSE;
       i++;
@@ -68,7 +73,7 @@ static gboolean has_duplicate_keys(const char *s, size_t n)
         char *key = g_strndup(s + i + 1, j - i - 1);
         if (g_hash_table_contains(keys, key)) {
           dup = TRUE;
-          g_free(key);
+          *dup_key = key; /* raw JSON text of the key, for the message */
         } else {
           g_hash_table_add(keys, key);
         }
@@ -136,18 +141,16 @@ static hart_status parse_entry(const char *path, const char *name, JsonNode *nod
                        name, i);
     v = json_node_get_int(d);
     if (v < 0)
-      return hart_fail(err, HART_ERR_FORMAT, "%s: tensor %s: shape[%d] is negative", path, name,
-                       i);
+      return hart_fail(err, HART_ERR_FORMAT, "%s: tensor %s: shape[%d] is negative", path, name, i);
     t->shape[i] = v;
     if (mul_overflow_u64(numel, (uint64_t)v, &numel))
-      return hart_fail(err, HART_ERR_FORMAT, "%s: tensor %s: element count overflows", path,
-                       name);
+      return hart_fail(err, HART_ERR_FORMAT, "%s: tensor %s: element count overflows", path, name);
   }
   if (mul_overflow_u64(numel, hart_dtype_size(t->dtype), &nbytes))
     return hart_fail(err, HART_ERR_FORMAT, "%s: tensor %s: byte size overflows", path, name);
   if (!JSON_NODE_HOLDS_ARRAY(offs) || json_array_get_length(json_node_get_array(offs)) != 2)
-    return hart_fail(err, HART_ERR_FORMAT, "%s: tensor %s: data_offsets is not [begin, end]",
-                     path, name);
+    return hart_fail(err, HART_ERR_FORMAT, "%s: tensor %s: data_offsets is not [begin, end]", path,
+                     name);
   oa = json_node_get_array(offs);
   for (guint i = 0; i < 2; i++) {
     JsonNode *d = json_array_get_element(oa, i);
@@ -187,8 +190,8 @@ static hart_status check_metadata(const char *path, JsonNode *node, hart_error *
   for (l = members; l != NULL; l = l->next) {
     JsonNode *v = json_object_get_member(o, l->data);
     if (!JSON_NODE_HOLDS_VALUE(v) || json_node_get_value_type(v) != G_TYPE_STRING) {
-      st = hart_fail(err, HART_ERR_FORMAT, "%s: __metadata__ value of \"%s\" is not a string",
-                     path, (const char *)l->data);
+      st = hart_fail(err, HART_ERR_FORMAT, "%s: __metadata__ value of \"%s\" is not a string", path,
+                     (const char *)l->data);
       break;
     }
   }
@@ -208,7 +211,8 @@ static hart_status parse_header(const char *path, const char *json, size_t hlen,
   size_t n_spans = 0, first = set->n;
   hart_status st = HART_OK;
   uint64_t pos = 0;
-  size_t k = 0;
+  size_t k = 0, json_end = hlen;
+  char *dup_key = NULL;
 
   if (!g_utf8_validate(json, (gssize)hlen, NULL))
     return hart_fail(err, HART_ERR_FORMAT, "%s: header is not valid UTF-8", path);
@@ -229,10 +233,16 @@ static hart_status parse_header(const char *path, const char *json, size_t hlen,
     st = hart_fail(err, HART_ERR_FORMAT, "%s: header is not a JSON object", path);
     goto out;
   }
-  if (has_duplicate_keys(json, hlen)) {
-    st = hart_fail(err, HART_ERR_FORMAT, "%s: header has duplicate keys", path);
+  if (has_duplicate_keys(json, hlen, &json_end, &dup_key)) {
+    st = hart_fail(err, HART_ERR_FORMAT, "%s: header has duplicate key \"%.200s\"", path, dup_key);
+    g_free(dup_key);
     goto out;
   }
+  for (size_t j = json_end; j < hlen; j++)
+    if (json[j] != ' ' && json[j] != '\t' && json[j] != '\n' && json[j] != '\r') {
+      st = hart_fail(err, HART_ERR_FORMAT, "%s: header has data after its JSON object", path);
+      goto out;
+    }
   root = json_node_get_object(json_parser_get_root(parser));
   members = json_object_get_members(root);
   spans = calloc(json_object_get_size(root) + 1, sizeof *spans);
@@ -297,37 +307,54 @@ out:
   return st;
 }
 
+/* Drops the tensors a failed read appended: their views would dangle. */
+static void rollback(hart_tensor_set *set, size_t first)
+{
+  for (size_t i = first; i < set->n; i++)
+    free((char *)set->tensors[i].name);
+  set->n = first;
+}
+
+hart_status hart_safetensors_parse_buffer(const uint8_t *buf, size_t len, const char *where,
+                                          hart_tensor_set *set, hart_error *err)
+{
+  uint64_t hlen;
+  size_t first = set->n;
+  hart_status st;
+
+  if (len < 8)
+    return hart_fail(err, HART_ERR_FORMAT, "%s: file is shorter than 8 bytes", where);
+  memcpy(&hlen, buf, 8);
+  hlen = GUINT64_FROM_LE(hlen);
+  if (hlen > ST_HEADER_MAX)
+    return hart_fail(err, HART_ERR_FORMAT, "%s: header length %llu exceeds the 100 MB limit", where,
+                     (unsigned long long)hlen);
+  if (hlen > len - 8)
+    return hart_fail(err, HART_ERR_FORMAT, "%s: header length %llu runs past the end of the file",
+                     where, (unsigned long long)hlen);
+  st = parse_header(where, (const char *)buf + 8, (size_t)hlen, buf + 8 + hlen, len - 8 - hlen, set,
+                    err);
+  if (st != HART_OK)
+    rollback(set, first);
+  return st;
+}
+
 hart_status hart_safetensors_read_into(const char *path, hart_tensor_set *set, hart_error *err)
 {
   hart_mapping map;
-  uint64_t hlen;
+  size_t first = set->n;
   hart_status st = hart_map_file(path, &map, err);
 
   if (st != HART_OK)
     return st;
-  if (map.len < 8) {
-    hart_unmap(&map);
-    return hart_fail(err, HART_ERR_FORMAT, "%s: file is shorter than 8 bytes", path);
+  st = hart_safetensors_parse_buffer(map.addr, map.len, path, set, err);
+  if (st == HART_OK && hart_tensor_set_keep_mapping(set, map.addr, map.len) != 0) {
+    rollback(set, first);
+    st = hart_fail(err, HART_ERR_NO_MEMORY, "%s: out of memory", path);
   }
-  memcpy(&hlen, map.addr, 8);
-  hlen = GUINT64_FROM_LE(hlen);
-  if (hlen > ST_HEADER_MAX) {
+  if (st != HART_OK)
     hart_unmap(&map);
-    return hart_fail(err, HART_ERR_FORMAT, "%s: header length %llu exceeds the 100 MB limit",
-                     path, (unsigned long long)hlen);
-  }
-  if (hlen > map.len - 8) {
-    hart_unmap(&map);
-    return hart_fail(err, HART_ERR_FORMAT, "%s: header length %llu runs past the end of the file",
-                     path, (unsigned long long)hlen);
-  }
-  st = parse_header(path, (const char *)map.addr + 8, (size_t)hlen,
-                    (const uint8_t *)map.addr + 8 + hlen, map.len - 8 - hlen, set, err);
-  if (st != HART_OK || hart_tensor_set_keep_mapping(set, map.addr, map.len) != 0) {
-    hart_unmap(&map);
-    return st != HART_OK ? st : hart_fail(err, HART_ERR_NO_MEMORY, "%s: out of memory", path);
-  }
-  return HART_OK;
+  return st;
 }
 
 hart_status hart_tensor_set_open_safetensors(const char *path, hart_tensor_set **out,

@@ -31,5 +31,9 @@ void hart_unmap(hart_mapping *map);
 
 /* Reads one .safetensors file into set (views into a mapping the set keeps). */
 hart_status hart_safetensors_read_into(const char *path, hart_tensor_set *set, hart_error *err);
+/* The same from memory: views point into buf, which must outlive the set; where names it in
+ * messages. On failure nothing is added to set. */
+hart_status hart_safetensors_parse_buffer(const uint8_t *buf, size_t len, const char *where,
+                                          hart_tensor_set *set, hart_error *err);
 
 #endif

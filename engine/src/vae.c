@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "weight_check.h"
+
 #define VAE_MAX_PHI 8
 #define VAE_RES_PER_LEVEL 3 /* num_res_blocks + 1 in the taming decoder */
 #define VAE_GROUPS 32
@@ -66,7 +68,7 @@ typedef struct {
 static hart_bw *load_w(loader *L, const char *name, int ndim, const int64_t *shape, hart_wuse use)
 {
   const hart_tensor *t = hart_tensor_set_expect(L->set, name, ndim, shape, L->err);
-  if (t == NULL)
+  if (t == NULL || hart_tensor_check_finite(t, L->err) != HART_OK)
     return NULL;
   return hart_bw_from_tensor(L->be, t, use, L->err);
 }

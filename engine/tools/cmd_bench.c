@@ -1,10 +1,173 @@
-/* cmd_bench.c: `hart bench`. */
+/* cmd_bench.c: `hart bench`: per-stage wall times (median over runs), threads, peak memory, for
+ * a model folder or a random-weight model at the released shapes built in memory. */
+#include <glib.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
 
+#include "bench_model.h"
 #include "cmd.h"
+#include "generate.h"
+#include "philox.h"
+
+static int cmp_double(const void *a, const void *b)
+{
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+  qsort(v, (size_t)n, sizeof *v, cmp_double);
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static long peak_rss_mib(void)
+{
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_maxrss / 1024;
+}
 
 int hart_cmd_bench(int argc, char **argv)
 {
-  fprintf(stderr, "hart bench: not implemented yet\n");
-  return 1;
+  char *model_dir = NULL, *backend = NULL;
+  int runs = 3, threads = 0, release = 0, depth = 1, no_smooth = 0;
+  GOptionEntry entries[] = {
+    { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_dir, "HART model folder", "DIR" },
+    { "release-shapes", 0, 0, G_OPTION_ARG_NONE, &release,
+      "Benchmark a random-weight model at the released shapes (built in memory)", NULL },
+    { "depth", 0, 0, G_OPTION_ARG_INT, &depth, "Blocks of the --release-shapes model (default 1)",
+      "N" },
+    { "runs", 'n', 0, G_OPTION_ARG_INT, &runs, "Runs (default 3; the first one is included)", "N" },
+    { "backend", 'b', 0, G_OPTION_ARG_STRING, &backend, "cpu (default), cuda or auto", "NAME" },
+    { "threads", 't', 0, G_OPTION_ARG_INT, &threads, "CPU threads (0 = all cores)", "N" },
+    { "no-smooth", 0, 0, G_OPTION_ARG_NONE, &no_smooth, "Hard tokens instead of more_smooth",
+      NULL },
+    { NULL, 0, 0, 0, NULL, NULL, NULL },
+  };
+  GOptionContext *oc = g_option_context_new("- time each stage of generation");
+  GError *gerr = NULL;
+  hart_error err = { 0 };
+  hart_backend *be = NULL;
+  hart_model *m = NULL;
+  hart_gen *g = NULL;
+  hart_gen_times *t = NULL;
+  float *ctx = NULL;
+  uint8_t *mask = NULL, *rgb = NULL;
+  int64_t *pos = NULL, ct, cd;
+  double t_open, *col = NULL;
+  int exit_code = 1;
+
+  g_option_context_add_main_entries(oc, entries, NULL);
+  if (!g_option_context_parse(oc, &argc, &argv, &gerr)) {
+    fprintf(stderr, "hart bench: %s\n", gerr->message);
+    g_error_free(gerr);
+    exit_code = 2;
+    goto out;
+  }
+  if ((model_dir == NULL) == (release == 0) || runs < 1 || depth < 1) {
+    fprintf(stderr, "hart bench: need exactly one of --model DIR and --release-shapes\n");
+    exit_code = 2;
+    goto out;
+  }
+  t_open = (double)g_get_monotonic_time() / 1e6;
+  if (backend == NULL || strcmp(backend, "cpu") == 0) {
+    if (hart_backend_cpu_new(threads, &err, &be) != HART_OK)
+      goto fail;
+  } else if (strcmp(backend, "cuda") == 0 || strcmp(backend, "auto") == 0) {
+    if (hart_backend_cuda_new(0, &err, &be) != HART_OK) {
+      if (strcmp(backend, "cuda") == 0)
+        goto fail;
+      fprintf(stderr, "hart bench: %s; using the CPU\n", err.msg);
+      if (hart_backend_cpu_new(threads, &err, &be) != HART_OK)
+        goto fail;
+    }
+  } else {
+    fprintf(stderr, "hart bench: unknown backend %s\n", backend);
+    exit_code = 2;
+    goto out;
+  }
+  be->err = &err;
+  if ((release ? bench_model_new(be, depth, &m, &err) : hart_model_load(be, model_dir, &m, &err)) !=
+          HART_OK ||
+      hart_gen_new(m, 1, &g, &err) != HART_OK)
+    goto fail;
+  printf("model: %s, backend %s (%s), load %.2f s\n",
+         release ? "random weights at the released shapes" : model_dir, be->name, be->device,
+         (double)g_get_monotonic_time() / 1e6 - t_open);
+  printf("shapes: depth %d, width %d, heads %d, %d scales up to %dx%d, image %d px\n", m->llm.depth,
+         m->llm.embed_dim, m->llm.num_heads, m->llm.n_scales,
+         m->llm.patch_nums[m->llm.n_scales - 1], m->llm.patch_nums[m->llm.n_scales - 1],
+         hart_model_image_size(m));
+  ct = m->llm.context_token;
+  cd = m->llm.context_dim;
+  ctx = g_new(float, ct *cd);
+  mask = g_new(uint8_t, ct);
+  pos = g_new(int64_t, ct);
+  for (int64_t i = 0; i < ct * cd; i++)
+    ctx[i] = hart_philox_uniform(7, 0, 0, (uint64_t)i) * 2.0f - 1.0f;
+  for (int64_t i = 0; i < ct; i++) {
+    mask[i] = 1;
+    pos[i] = i;
+  }
+  rgb = g_malloc((gsize)hart_model_image_size(m) * (gsize)hart_model_image_size(m) * 3);
+  t = g_new0(hart_gen_times, runs);
+  for (int i = 0; i < runs; i++) {
+    hart_gen_request r;
+    memset(&r, 0, sizeof r);
+    r.context = ctx;
+    r.context_mask = mask;
+    r.position_ids = pos;
+    r.seed = (uint64_t)i + 1;
+    r.cfg = 4.5f;
+    r.smooth = !no_smooth;
+    r.rgb = rgb;
+    if (hart_gen_run(g, &r, &t[i], &err) != HART_OK)
+      goto fail;
+    fprintf(stderr, "run %d: %.2f s\n", i + 1, t[i].t_total);
+  }
+  col = g_new(double, runs);
+  printf("median over %d runs (threads: %d)\n", runs, be->n_threads);
+  printf("  %-22s %9.3f s\n", "text (not built in)", 0.0);
+  for (int s = 0; s < m->llm.n_scales; s++) {
+    char label[64];
+    for (int i = 0; i < runs; i++)
+      col[i] = t[i].t_scale[s];
+    snprintf(label, sizeof label, "scale %2d (%dx%d)", s, m->llm.patch_nums[s],
+             m->llm.patch_nums[s]);
+    printf("  %-22s %9.3f s\n", label, median(col, runs));
+  }
+  for (int i = 0; i < runs; i++)
+    col[i] = t[i].t_diffusion;
+  printf("  %-22s %9.3f s\n", "diffusion", median(col, runs));
+  for (int i = 0; i < runs; i++)
+    col[i] = t[i].t_decode;
+  printf("  %-22s %9.3f s\n", "decode", median(col, runs));
+  for (int i = 0; i < runs; i++)
+    col[i] = t[i].t_total;
+  printf("  %-22s %9.3f s\n", "total", median(col, runs));
+  printf("peak resident memory: %ld MiB\n", peak_rss_mib());
+  exit_code = 0;
+  goto out;
+fail:
+  fprintf(stderr, "hart bench: %s\n", err.msg);
+out:
+  g_free(col);
+  g_free(t);
+  g_free(ctx);
+  g_free(mask);
+  g_free(pos);
+  g_free(rgb);
+  if (g)
+    hart_gen_free(g);
+  hart_model_free(m);
+  if (be)
+    be->ops->destroy(be);
+  g_free(model_dir);
+  g_free(backend);
+  g_option_context_free(oc);
+  return exit_code;
 }

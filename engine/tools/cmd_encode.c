@@ -7,77 +7,36 @@
 
 #include "backend.h"
 #include "cmd.h"
+#include "safetensors_write.h"
 #include "text_encoder.h"
-
-typedef struct {
-  const char *name;
-  const char *dtype;
-  int64_t shape[3];
-  int ndim;
-  const void *data;
-  size_t nbytes;
-} st_entry;
-
-/* A small safetensors writer (entries already in name order; the header padded to 8 bytes).
- * TODO: switch to the io helper's hart_safetensors_write once it is on main. */
-static int write_safetensors(const char *path, const st_entry *e, size_t n, GError **gerr)
-{
-  GString *hdr = g_string_new("{");
-  GString *file;
-  size_t off = 0;
-  guint64 hlen;
-  gboolean ok;
-
-  for (size_t i = 0; i < n; i++) {
-    g_string_append_printf(hdr, "%s\"%s\":{\"dtype\":\"%s\",\"shape\":[", i ? "," : "", e[i].name,
-                           e[i].dtype);
-    for (int d = 0; d < e[i].ndim; d++)
-      g_string_append_printf(hdr, d ? ",%lld" : "%lld", (long long)e[i].shape[d]);
-    g_string_append_printf(hdr, "],\"data_offsets\":[%zu,%zu]}", off, off + e[i].nbytes);
-    off += e[i].nbytes;
-  }
-  g_string_append_c(hdr, '}');
-  while (hdr->len % 8 != 0)
-    g_string_append_c(hdr, ' ');
-  hlen = GUINT64_TO_LE((guint64)hdr->len);
-  file = g_string_sized_new(8 + hdr->len + off);
-  g_string_append_len(file, (const char *)&hlen, 8);
-  g_string_append_len(file, hdr->str, (gssize)hdr->len);
-  for (size_t i = 0; i < n; i++)
-    g_string_append_len(file, e[i].data, (gssize)e[i].nbytes);
-  ok = g_file_set_contents(path, file->str, (gssize)file->len, gerr);
-  g_string_free(hdr, TRUE);
-  g_string_free(file, TRUE);
-  return ok ? 0 : -1;
-}
 
 /* Writes the encoder's inputs and outputs for one prompt. */
 static int write_outputs(const char *out, const hart_text_input *in, const float *ctx, int hidden)
 {
   int64_t *ids64 = g_new(int64_t, in->T);
-  GError *gerr = NULL;
-  int rc;
+  hart_error err = { 0 };
+  int rc = 0;
 
   for (int64_t t = 0; t < in->T; t++)
     ids64[t] = in->ids[t];
   {
-    st_entry e[] = {
-      { "attention_mask", "BOOL", { 1, in->T }, 2, in->attn, (size_t)in->T },
-      { "context_mask", "BOOL", { 1, in->n_ctx }, 2, in->mask, (size_t)in->n_ctx },
-      { "context_position_ids", "I64", { 1, in->n_ctx }, 2, in->pos, (size_t)in->n_ctx * 8 },
+    /* Names, dtypes and shapes of shared/text/qwen2-tiny/golden.safetensors (batch of 1). */
+    hart_tensor e[] = {
+      { "attention_mask", HART_DT_BOOL, 2, { 1, in->T }, in->attn, (size_t)in->T },
+      { "context_mask", HART_DT_BOOL, 2, { 1, in->n_ctx }, in->mask, (size_t)in->n_ctx },
+      { "context_position_ids", HART_DT_I64, 2, { 1, in->n_ctx }, in->pos, (size_t)in->n_ctx * 8 },
       { "context_tensor",
-        "F32",
-        { 1, in->n_ctx, hidden },
+        HART_DT_F32,
         3,
+        { 1, in->n_ctx, hidden },
         ctx,
         (size_t)in->n_ctx * (size_t)hidden * 4 },
-      { "input_ids", "I64", { 1, in->T }, 2, ids64, (size_t)in->T * 8 },
+      { "input_ids", HART_DT_I64, 2, { 1, in->T }, ids64, (size_t)in->T * 8 },
     };
-    rc = write_safetensors(out, e, G_N_ELEMENTS(e), &gerr);
-  }
-  if (rc != 0) {
-    fprintf(stderr, "hart encode: %s\n", gerr->message);
-    g_error_free(gerr);
+    if (hart_safetensors_write(out, e, G_N_ELEMENTS(e), &err) != HART_OK) {
+      fprintf(stderr, "hart encode: %s\n", err.msg);
+      rc = 1;
+    }
   }
   g_free(ids64);
   return rc;

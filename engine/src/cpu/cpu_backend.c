@@ -1,6 +1,8 @@
 /* cpu_backend.c: the CPU backend: host memory, fp32 weights, and the op table. */
 #include "cpu_ops.h"
 
+#include <cblas.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,6 +148,8 @@ hart_status hart_backend_cpu_new(int n_threads, hart_error *err, hart_backend **
 #ifdef _OPENMP
   omp_set_num_threads(n_threads);
 #endif
+  /* OpenBLAS keeps its own pool: give it the same count. */
+  openblas_set_num_threads(n_threads);
   *out = be;
   return HART_OK;
 }

@@ -166,10 +166,10 @@ static __global__ void k_attn_ref(float *o, const float *q, const float *kc, con
 /* BQ queries per block (16 per warp); BK keys per tile. */
 template <int HD, int BQ> struct fa_cfg {
   static constexpr int BK = HD >= 128 ? 32 : 64;
-  static constexpr int LDH = HD + 8;  /* fp16 rows of Q, K, V */
-  static constexpr int LDS = BK + 4;  /* fp32 scores */
-  static constexpr int LDP = BK + 8;  /* fp16 probabilities */
-  static constexpr int LDO = HD + 4;  /* fp32 output accumulator */
+  static constexpr int LDH = HD + 8; /* fp16 rows of Q, K, V */
+  static constexpr int LDS = BK + 4; /* fp32 scores */
+  static constexpr int LDP = BK + 8; /* fp16 probabilities */
+  static constexpr int LDO = HD + 4; /* fp32 output accumulator */
   static constexpr size_t al(size_t b)
   {
     return (b + 127) & ~(size_t)127;
@@ -247,8 +247,7 @@ static __global__ void __launch_bounds__(BQ * 2)
         wmma::load_matrix_sync(fb, Ks + (nt * 16) * C::LDH + kk * 16, C::LDH);
         wmma::mma_sync(acc, fa, fb, acc);
       }
-      wmma::store_matrix_sync(Ss + (wid * 16) * C::LDS + nt * 16, acc, C::LDS,
-                              wmma::mem_row_major);
+      wmma::store_matrix_sync(Ss + (wid * 16) * C::LDS + nt * 16, acc, C::LDS, wmma::mem_row_major);
     }
     __syncwarp();
 
@@ -283,8 +282,7 @@ static __global__ void __launch_bounds__(BQ * 2)
 #pragma unroll
     for (int dt = 0; dt < HD / 16; dt++) {
       wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-      wmma::load_matrix_sync(acc, Os + (wid * 16) * C::LDO + dt * 16, C::LDO,
-                             wmma::mem_row_major);
+      wmma::load_matrix_sync(acc, Os + (wid * 16) * C::LDO + dt * 16, C::LDO, wmma::mem_row_major);
 #pragma unroll
       for (int kk = 0; kk < BK / 16; kk++) {
         wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> fa;
@@ -293,8 +291,7 @@ static __global__ void __launch_bounds__(BQ * 2)
         wmma::load_matrix_sync(fb, Vs + (kk * 16) * C::LDH + dt * 16, C::LDH);
         wmma::mma_sync(acc, fa, fb, acc);
       }
-      wmma::store_matrix_sync(Os + (wid * 16) * C::LDO + dt * 16, acc, C::LDO,
-                              wmma::mem_row_major);
+      wmma::store_matrix_sync(Os + (wid * 16) * C::LDO + dt * 16, acc, C::LDO, wmma::mem_row_major);
     }
     __syncwarp();
   }

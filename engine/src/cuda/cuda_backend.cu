@@ -356,6 +356,11 @@ static const hart_backend_ops cu_ops = {
   .upsample2x = cu_upsample2x,
   .resize_bicubic = cu_resize_bicubic,
   .resize_area = cu_resize_area,
+  .bmm = cu_bmm,
+  .softmax_rows = cu_softmax_rows,
+  .clamp = cu_clamp,
+  .rope_inplace = cu_rope_inplace,
+  .attention_causal = cu_attention_causal,
   .mem_stats = cu_mem_stats,
 };
 
@@ -380,11 +385,12 @@ extern "C" hart_status hart_cuda_backend_create(int device, hart_error *err, har
   e = cudaGetDeviceCount(&count);
   if (e != cudaSuccess) {
     /* No driver, a driver too old for this runtime, or no device: nothing to run on. */
-    hart_status code = (e == cudaErrorNoDevice || e == cudaErrorInsufficientDriver ||
-                        e == cudaErrorInitializationError || e == cudaErrorNotSupported ||
-                        e == cudaErrorSystemDriverMismatch || e == cudaErrorCompatNotSupportedOnDevice)
-                           ? HART_ERR_UNSUPPORTED
-                           : HART_ERR_DEVICE;
+    hart_status code =
+        (e == cudaErrorNoDevice || e == cudaErrorInsufficientDriver ||
+         e == cudaErrorInitializationError || e == cudaErrorNotSupported ||
+         e == cudaErrorSystemDriverMismatch || e == cudaErrorCompatNotSupportedOnDevice)
+            ? HART_ERR_UNSUPPORTED
+            : HART_ERR_DEVICE;
     return create_fail(err, code, e, "no usable GPU (cudaGetDeviceCount)");
   }
   if (count == 0)

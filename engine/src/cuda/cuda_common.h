@@ -7,6 +7,7 @@
  *   cuda_attn.cu       rotary embedding + KV append, flash-style attention
  *   cuda_sample.cu     CFG, top-k/top-p, hard sample, Gumbel soft embedding
  *   cuda_image.cu      conv2d (im2col + cuBLAS), GroupNorm, resampling, the DDPM step
+ *   cuda_extra.cu      bmm, row softmax, clamp (VAE attention); Qwen2 RoPE and causal attention
  *
  * Everything runs on one stream (priv->stream), so ops are ordered without events. Errors: every
  * CUDA/cuBLAS call is checked; cudaErrorMemoryAllocation becomes HART_ERR_DEVICE_MEMORY, anything
@@ -44,11 +45,11 @@ typedef struct {
   cu_scratch half_a; /* fp16 copies of GEMM activations / im2col columns */
   cu_scratch half_b; /* second operand where both must be converted (attention) */
   cu_scratch half_c;
-  cu_scratch work;   /* fp32/int scratch (groupnorm partials, sampler, replay inputs) */
-  int *flag;         /* pinned host word written by kernels on bad input (e.g. token id) */
+  cu_scratch work; /* fp32/int scratch (groupnorm partials, sampler, replay inputs) */
+  int *flag;       /* pinned host word written by kernels on bad input (e.g. token id) */
   size_t mem_total;
-  size_t mem_base;   /* used bytes at creation (context, cuBLAS) */
-  size_t mem_peak;   /* peak used bytes observed (cudaMemGetInfo after each allocation) */
+  size_t mem_base; /* used bytes at creation (context, cuBLAS) */
+  size_t mem_peak; /* peak used bytes observed (cudaMemGetInfo after each allocation) */
 } cu_priv;
 
 static inline cu_priv *cu_p(hart_backend *be)
@@ -138,16 +139,26 @@ hart_status cu_sample(hart_backend *be, const hart_sample_args *a);
 hart_status cu_ddpm_step(hart_backend *be, const hart_ddpm_args *a);
 
 hart_status cu_groupnorm(hart_backend *be, float *y, const float *x, const hart_bw *w,
-                         const hart_bw *b, int64_t N, int64_t C, int64_t HW, int groups,
-                         float eps, int silu);
+                         const hart_bw *b, int64_t N, int64_t C, int64_t HW, int groups, float eps,
+                         int silu);
 hart_status cu_conv2d(hart_backend *be, float *y, const float *x, const hart_bw *w,
-                      const hart_bw *b, int64_t N, int64_t Cin, int64_t H, int64_t W,
-                      int64_t Cout, int k);
+                      const hart_bw *b, int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout,
+                      int k);
 hart_status cu_upsample2x(hart_backend *be, float *y, const float *x, int64_t NC, int64_t H,
                           int64_t W);
-hart_status cu_resize_bicubic(hart_backend *be, float *y, const float *x, int64_t NC,
-                              int64_t hin, int64_t win, int64_t hout, int64_t wout);
+hart_status cu_resize_bicubic(hart_backend *be, float *y, const float *x, int64_t NC, int64_t hin,
+                              int64_t win, int64_t hout, int64_t wout);
 hart_status cu_resize_area(hart_backend *be, float *y, const float *x, int64_t NC, int64_t hin,
                            int64_t win, int64_t hout, int64_t wout);
+
+hart_status cu_bmm(hart_backend *be, float *c, const float *a, const float *b, int64_t batch,
+                   int64_t M, int64_t N, int64_t K, int trans_a, int trans_b, float alpha);
+hart_status cu_softmax_rows(hart_backend *be, float *y, const float *x, int64_t rows, int64_t n);
+hart_status cu_clamp(hart_backend *be, float *y, const float *x, int64_t n, float lo, float hi);
+hart_status cu_rope_inplace(hart_backend *be, float *x, const float *cos, const float *sin,
+                            int64_t G, int64_t n, int64_t H, int64_t hd);
+hart_status cu_attention_causal(hart_backend *be, float *o, const float *q, const float *k,
+                                const float *v, const float *key_mask, int64_t G, int64_t n,
+                                int64_t H, int64_t KV, int64_t hd, float scale);
 
 #endif

@@ -48,9 +48,9 @@ static hart_status gemm_f16(hart_backend *be, float *y, const __half *A, cublasO
                             float beta)
 {
   float alpha = 1.0f;
-  CUBLAS_CHECK(be, cublasGemmEx(cu_p(be)->blas, opA, CUBLAS_OP_N, (int)N, (int)M, (int)K, &alpha,
-                                A, CUDA_R_16F, lda, B, CUDA_R_16F, ldb, &beta, y, CUDA_R_32F,
-                                (int)N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  CUBLAS_CHECK(be, cublasGemmEx(cu_p(be)->blas, opA, CUBLAS_OP_N, (int)N, (int)M, (int)K, &alpha, A,
+                                CUDA_R_16F, lda, B, CUDA_R_16F, ldb, &beta, y, CUDA_R_32F, (int)N,
+                                CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
   return HART_OK;
 }
 
@@ -145,9 +145,8 @@ hart_status cu_embed_rows(hart_backend *be, float *y, const hart_bw *table, cons
                      "CUDA embed_rows: the table was not uploaded as a TABLE/VECTOR weight");
   /* Out-of-range ids zero their row and raise a flag that the next sync()/download() reports:
    * checking here would cost a device round trip per call. */
-  k_embed_rows<<<cu_blocks(n * C, 256), 256, 0, cu_p(be)->stream>>>(y, table->data, idx, n, C,
-                                                                    table->shape[0],
-                                                                    cu_p(be)->flag);
+  k_embed_rows<<<cu_blocks(n * C, 256), 256, 0, cu_p(be)->stream>>>(
+      y, table->data, idx, n, C, table->shape[0], cu_p(be)->flag);
   CU_LAUNCHED(be, "k_embed_rows");
   return HART_OK;
 }
@@ -293,7 +292,7 @@ static __global__ void k_gated_add(float *y, const float *gate, const float *x, 
 #define LAUNCH_EW(be, kernel, n, ...)                                                              \
   do {                                                                                             \
     if ((n) > 0) {                                                                                 \
-      kernel<<<cu_blocks((n), 256), 256, 0, cu_p(be)->stream>>>(__VA_ARGS__);                     \
+      kernel<<<cu_blocks((n), 256), 256, 0, cu_p(be)->stream>>>(__VA_ARGS__);                      \
       CU_LAUNCHED(be, #kernel);                                                                    \
     }                                                                                              \
     return HART_OK;                                                                                \
@@ -376,8 +375,7 @@ static __global__ void k_pool_mean_masked(float *y, const float *x, const float 
   }
 }
 
-hart_status cu_pool_max(hart_backend *be, float *y, const float *x, int64_t G, int64_t n,
-                        int64_t C)
+hart_status cu_pool_max(hart_backend *be, float *y, const float *x, int64_t G, int64_t n, int64_t C)
 {
   LAUNCH_EW(be, k_pool_max, G * C, y, x, G, n, C);
 }

@@ -1,7 +1,7 @@
 /* cuda_image.cu: image ops (NCHW): conv2d as im2col (fp16 columns, tiled over output rows so the
  * scratch stays bounded) + cuBLAS GEMM with fp32 accumulation; GroupNorm (+SiLU) in three small
  * passes; nearest x2, bicubic and area resampling with PyTorch's exact index/weight rules; and the
- * DDPM step with Philox normals. */
+ * DDPM step with Philox normals (hart_philox_normal, shared with the CPU backend). */
 #include "cuda_common.h"
 
 #include <math.h>
@@ -42,8 +42,8 @@ static __global__ void k_bias_planes(float *y, const float *b, int64_t N, int64_
 }
 
 hart_status cu_conv2d(hart_backend *be, float *y, const float *x, const hart_bw *w,
-                      const hart_bw *b, int64_t N, int64_t Cin, int64_t H, int64_t W,
-                      int64_t Cout, int k)
+                      const hart_bw *b, int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout,
+                      int k)
 {
   cu_priv *p = cu_p(be);
   int64_t Kd = Cin * k * k, HW = H * W, rows;
@@ -80,8 +80,8 @@ hart_status cu_conv2d(hart_backend *be, float *y, const float *x, const hart_bw 
   for (int64_t n = 0; n < N; n++) {
     for (int64_t y0 = 0; y0 < H; y0 += rows) {
       int64_t nr = H - y0 < rows ? H - y0 : rows, P = nr * W;
-      k_im2col<<<cu_blocks(Kd * P, 256), 256, 0, p->stream>>>(col, x + n * Cin * HW, Cin, H, W,
-                                                              k, y0, P);
+      k_im2col<<<cu_blocks(Kd * P, 256), 256, 0, p->stream>>>(col, x + n * Cin * HW, Cin, H, W, k,
+                                                              y0, P);
       CU_LAUNCHED(be, "k_im2col");
       /* Column-major: Y[P, Cout] (ld HW) = col[P, Kd] (ld P) . W^T[Kd, Cout] (ld Kd). */
       CUBLAS_CHECK(be, cublasGemmEx(p->blas, CUBLAS_OP_N, CUBLAS_OP_N, (int)P, (int)Cout, (int)Kd,
@@ -166,8 +166,8 @@ static __global__ void k_gn_apply(float *y, const float *x, const float *stats, 
 }
 
 hart_status cu_groupnorm(hart_backend *be, float *y, const float *x, const hart_bw *w,
-                         const hart_bw *b, int64_t N, int64_t C, int64_t HW, int groups,
-                         float eps, int silu)
+                         const hart_bw *b, int64_t N, int64_t C, int64_t HW, int groups, float eps,
+                         int silu)
 {
   cu_priv *p = cu_p(be);
   int64_t cpg, E, NG;
@@ -193,9 +193,8 @@ hart_status cu_groupnorm(hart_backend *be, float *y, const float *x, const hart_
     S = 64;
   if (S < 1)
     S = 1;
-  work = (unsigned char *)cu_scratch_get(be, &p->work,
-                                         (size_t)NG * S * 2 * sizeof(double) + 256 +
-                                             (size_t)NG * 2 * sizeof(float));
+  work = (unsigned char *)cu_scratch_get(
+      be, &p->work, (size_t)NG * S * 2 * sizeof(double) + 256 + (size_t)NG * 2 * sizeof(float));
   if (work == NULL)
     return be->err ? be->err->code : HART_ERR_DEVICE_MEMORY;
   part = (double *)work;
@@ -321,15 +320,6 @@ hart_status cu_resize_area(hart_backend *be, float *y, const float *x, int64_t N
 
 /* ---- DDPM step ---- */
 
-/* Standard normal number i of stream (stage, stream): Box-Muller on uniforms 2i and 2i+1,
- * z = sqrt(-2 ln u1) cos(2 pi u2) -- the CPU backend's mapping (cpu_diffusion.c). */
-static __device__ float philox_normal(uint64_t seed, uint32_t stage, uint32_t stream, uint64_t i)
-{
-  float u1 = hart_philox_uniform(seed, stage, stream, 2 * i);
-  float u2 = hart_philox_uniform(seed, stage, stream, 2 * i + 1);
-  return sqrtf(-2.0f * logf(u1)) * cosf(6.28318530717958647692f * u2);
-}
-
 static __global__ void k_ddpm(hart_ddpm_args a)
 {
   int64_t Cv = a.Cv;
@@ -344,7 +334,8 @@ static __global__ void k_ddpm(hart_ddpm_args a)
     float f = (v + 1.0f) / 2.0f;
     float logv = f * a.LB + (1.0f - f) * a.LP;
     if (a.add_noise) {
-      float z = a.noise ? a.noise[i] : philox_normal(a.seed, a.stage, 2u + a.step, (uint64_t)i);
+      float z =
+          a.noise ? a.noise[i] : hart_philox_normal(a.seed, a.stage, 2u + a.step, (uint64_t)i);
       mean += expf(0.5f * logv) * z;
     }
     a.x[i] = mean;

@@ -28,7 +28,7 @@ struct sample_dev {
   const float *codebook;
   uint64_t seed;
   uint32_t stage;
-  const int64_t *replay_idx;   /* device copies, or NULL */
+  const int64_t *replay_idx; /* device copies, or NULL */
   const int64_t *replay_keep;
   int64_t replay_K;
   const float *replay_gumbel;
@@ -149,10 +149,10 @@ static __global__ void __launch_bounds__(SAMPLE_THREADS) k_sample(sample_dev a)
   __shared__ uint32_t s_prefix;
   __shared__ int s_kk;
   const int64_t V = a.V, r = blockIdx.x;
-  float *red = sm;                     /* [SAMPLE_THREADS] partial sums */
-  float *g = sm + SAMPLE_THREADS;      /* [V] CFG logits */
-  float *y = g + V;                    /* [V] weights of the kept list */
-  int *list = (int *)(y + V);          /* [V] kept vocab ids, ascending */
+  float *red = sm;                                   /* [SAMPLE_THREADS] partial sums */
+  float *g = sm + SAMPLE_THREADS;                    /* [V] CFG logits */
+  float *y = g + V;                                  /* [V] weights of the kept list */
+  int *list = (int *)(y + V);                        /* [V] kept vocab ids, ascending */
   unsigned char *keep = (unsigned char *)(list + V); /* [V] flags */
   const float *lc = a.logits + r * V, *lu = a.logits + (a.R + r) * V;
   const int per = (int)((V + blockDim.x - 1) / blockDim.x);
@@ -165,16 +165,8 @@ static __global__ void __launch_bounds__(SAMPLE_THREADS) k_sample(sample_dev a)
   }
   __syncthreads();
 
-  if (a.replay_keep) {
-    /* The recorded kept set replaces top-k; its order defines the list. */
-    K = (int)a.replay_K;
-    for (int j = threadIdx.x; j < K; j += blockDim.x) {
-      int v = (int)a.replay_keep[r * a.replay_K + j];
-      list[j] = v;
-      keep[v] = 1;
-    }
-    __syncthreads();
-  } else {
+  {
+    /* The engine's own filter (also computed when replaying: the dump reports it). */
     uint32_t thr_key = 0;
     if (a.top_k > 0 && a.top_k < V) {
       /* k-th largest ordered key, 8 bits at a time from the top. */
@@ -211,23 +203,29 @@ static __global__ void __launch_bounds__(SAMPLE_THREADS) k_sample(sample_dev a)
       keep[v] = ord_key(g[v]) >= thr_key;
     __syncthreads();
 
-    if (a.top_p > 0.0f && a.top_p < 1.0f) {
-      /* The official filter: sort ascending, softmax, remove where the cumulative mass
-       * <= 1 - top_p, never the largest. Cumulative mass of v = mass of entries below it
-       * (ties ordered by index) plus its own. O(V^2 / threads), fine for an option. */
+    if (a.top_p > 0.0f) {
+      /* VAR's filter, as the CPU backend: sort ascending (ties by id), accumulate the softmax
+       * mass of the kept entries, drop those whose cumulative mass is <= 1 - top_p, never the
+       * last (largest) one. Here each entry sums the mass at or below its own position:
+       * O(V^2 / threads), fine for an option the release does not use. */
       float mx = -INFINITY, sum = 0.0f;
       for (int64_t v = threadIdx.x; v < V; v += blockDim.x)
-        if (keep[v])
-          mx = fmaxf(mx, g[v]);
+        mx = fmaxf(mx, g[v]);
       mx = blk_reduce_max(mx, shf);
+      if (threadIdx.x == 0)
+        s_kk = -1;
+      __syncthreads();
+      for (int64_t v = threadIdx.x; v < V; v += blockDim.x)
+        if (g[v] == mx)
+          atomicMax(&s_kk, (int)v);
       for (int64_t v = threadIdx.x; v < V; v += blockDim.x)
         if (keep[v])
           sum += expf(g[v] - mx);
-      sum = blk_reduce_sum(sum, shf);
+      sum = blk_reduce_sum(sum, shf); /* its barriers also publish s_kk */
       for (int64_t v = threadIdx.x; v < V; v += blockDim.x) {
         float cum = 0.0f;
         y[v] = 1.0f;
-        if (!keep[v] || g[v] == mx)
+        if (!keep[v] || v == s_kk)
           continue;
         for (int64_t u = 0; u < V; u++)
           if (keep[u] && (g[u] < g[v] || (g[u] == g[v] && u <= v)))
@@ -257,12 +255,22 @@ static __global__ void __launch_bounds__(SAMPLE_THREADS) k_sample(sample_dev a)
     }
   }
 
-  /* Dump outputs: the kept ids and their CFG logits (first Kout of the list). */
+  /* Dump outputs: the engine's own kept ids and their CFG logits (first Kout, -1/-inf after). */
   if (a.keep_idx_out) {
     for (int64_t j = threadIdx.x; j < a.Kout; j += blockDim.x) {
       a.keep_idx_out[r * a.Kout + j] = j < K ? list[j] : -1;
       a.keep_logit_out[r * a.Kout + j] = j < K ? g[list[j]] : -INFINITY;
     }
+  }
+
+  if (a.replay_keep) {
+    /* The recorded kept set replaces the filter; its order defines the list (and the order of
+     * the recorded Gumbel noise). */
+    __syncthreads();
+    K = (int)a.replay_K;
+    for (int j = threadIdx.x; j < K; j += blockDim.x)
+      list[j] = (int)a.replay_keep[r * a.replay_K + j];
+    __syncthreads();
   }
 
   /* Softmax over the kept entries and the hard sample. */
@@ -307,9 +315,10 @@ static __global__ void __launch_bounds__(SAMPLE_THREADS) k_sample(sample_dev a)
     float m2 = -INFINITY, s2 = 0.0f;
     for (int j = threadIdx.x; j < K; j += blockDim.x) {
       int v = list[j];
-      float gum = a.replay_gumbel
-                      ? a.replay_gumbel[r * a.replay_K + j]
-                      : -logf(-logf(hart_philox_uniform(a.seed, a.stage, 1, (uint64_t)(r * V + v))));
+      float gum =
+          a.replay_gumbel
+              ? a.replay_gumbel[r * a.replay_K + j]
+              : -logf(-logf(hart_philox_uniform(a.seed, a.stage, 1, (uint64_t)(r * V + v))));
       float z = (g[v] * a.smooth_mul + gum) / a.tau;
       y[j] = z;
       m2 = fmaxf(m2, z);
@@ -417,7 +426,7 @@ hart_status cu_sample(hart_backend *be, const hart_sample_args *a)
   d.replay_K = a->replay_K;
   d.idx_out = a->idx_out;
   d.h_out = a->h_out;
-  d.Kout = a->replay_keep ? a->replay_K : (a->top_k > 0 && a->top_k < V ? a->top_k : V);
+  d.Kout = a->top_k > 0 ? a->top_k : V; /* the dump's row length, as the CPU backend */
 
   /* Scratch layout: replay inputs, then the dump outputs. */
   if (a->replay_idx)
@@ -431,9 +440,8 @@ hart_status cu_sample(hart_backend *be, const hart_sample_args *a)
   work = (unsigned char *)cu_scratch_get(be, &p->work, need > 0 ? need : 256);
   if (work == NULL)
     return be->err ? be->err->code : HART_ERR_DEVICE_MEMORY;
-  if (a->replay_idx &&
-      (d.replay_idx = (const int64_t *)stage_host(be, work, &off, a->replay_idx, (size_t)R * 8)) ==
-          NULL)
+  if (a->replay_idx && (d.replay_idx = (const int64_t *)stage_host(be, work, &off, a->replay_idx,
+                                                                   (size_t)R * 8)) == NULL)
     return be->err->code;
   if (a->replay_keep &&
       (d.replay_keep = (const int64_t *)stage_host(be, work, &off, a->replay_keep,
@@ -451,8 +459,8 @@ hart_status cu_sample(hart_backend *be, const hart_sample_args *a)
   }
 
   if (smem > 48 * 1024) {
-    CU_CHECK(be, cudaFuncSetAttribute(k_sample, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                      (int)smem));
+    CU_CHECK(
+        be, cudaFuncSetAttribute(k_sample, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
   }
   k_sample<<<(unsigned)R, SAMPLE_THREADS, smem, p->stream>>>(d);
   CU_LAUNCHED(be, "k_sample");
