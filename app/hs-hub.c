@@ -196,6 +196,60 @@ static GBytes *get_document(SoupSession *session, const char *url, guint *status
   return body;
 }
 
+static gboolean hex_is_valid(const char *s, gsize len)
+{
+  if (s == NULL || strlen(s) != len)
+    return FALSE;
+  for (gsize i = 0; i < len; i++)
+    if (!g_ascii_isxdigit(s[i]))
+      return FALSE;
+  return TRUE;
+}
+
+static gboolean is_abbreviated_commit(const char *revision)
+{
+  gsize len = strlen(revision);
+  return len >= 4 && len < 40 && hex_is_valid(revision, len);
+}
+
+/* The full hash of the commit of main's history that starts with prefix, from
+ * GET <base>/api/models/<repo>/commits/main (a JSON array of objects with "id"). */
+static char *find_commit(SoupSession *session, const char *base, const char *repo_id,
+                         const char *prefix, GCancellable *cancellable, GError **error)
+{
+  g_autofree char *url = g_strdup_printf("%s/api/models/%s/commits/main", base, repo_id);
+  g_autoptr(GBytes) body = NULL;
+  g_autoptr(JsonParser) parser = json_parser_new();
+  JsonArray *commits;
+  guint status = 0;
+
+  body = get_document(session, url, &status, cancellable, error);
+  if (body == NULL)
+    return NULL;
+  if (!json_parser_load_from_data(parser, g_bytes_get_data(body, NULL),
+                                  (gssize)g_bytes_get_size(body), error)) {
+    g_prefix_error(error, "%s: ", url);
+    return NULL;
+  }
+  if (!JSON_NODE_HOLDS_ARRAY(json_parser_get_root(parser))) {
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s: not a JSON array", url);
+    return NULL;
+  }
+  commits = json_node_get_array(json_parser_get_root(parser));
+  for (guint i = 0; i < json_array_get_length(commits); i++) {
+    JsonNode *node = json_array_get_element(commits, i);
+    const char *id =
+        JSON_NODE_HOLDS_OBJECT(node)
+            ? json_object_get_string_member_with_default(json_node_get_object(node), "id", NULL)
+            : NULL;
+    if (hex_is_valid(id, 40) && g_ascii_strncasecmp(id, prefix, strlen(prefix)) == 0)
+      return g_ascii_strdown(id, -1);
+  }
+  g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "%s: no commit of %s starts with %s", url,
+              repo_id, prefix);
+  return NULL;
+}
+
 char *hs_hub_resolve_revision(SoupSession *session, const char *base, const char *repo_id,
                               const char *revision, GCancellable *cancellable, GError **error)
 {
@@ -209,6 +263,9 @@ char *hs_hub_resolve_revision(SoupSession *session, const char *base, const char
 
   body = get_document(session, url, &status, cancellable, &local);
   if (body == NULL) {
+    /* The hub does not resolve every abbreviated hash: look it up in the history instead. */
+    if (status >= 400 && status < 500 && is_abbreviated_commit(revision))
+      return find_commit(session, base, repo_id, revision, cancellable, error);
     if (status == SOUP_STATUS_NOT_FOUND)
       return g_strdup(revision);
     g_propagate_error(error, g_steal_pointer(&local));
@@ -228,16 +285,6 @@ char *hs_hub_resolve_revision(SoupSession *session, const char *base, const char
     return NULL;
   }
   return g_strdup(sha);
-}
-
-static gboolean hex_is_valid(const char *s, gsize len)
-{
-  if (s == NULL || strlen(s) != len)
-    return FALSE;
-  for (gsize i = 0; i < len; i++)
-    if (!g_ascii_isxdigit(s[i]))
-      return FALSE;
-  return TRUE;
 }
 
 /* One tree entry; NULL with an error for anything malformed, NULL without one for a directory. */

@@ -217,6 +217,27 @@ static void test_listing(Fixture *fx, gconstpointer data)
   g_assert_nonnull(strstr(error->message, "404"));
 }
 
+/* An abbreviated pinned commit the revision API refuses is found in main's history. */
+static void test_abbreviated_revision(Fixture *fx, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *rev = NULL;
+
+  if (skip_without_data(fx))
+    return;
+  hs_fake_hub_set_strict_revisions(fx->hub, REPO, TRUE);
+  rev =
+      hs_hub_resolve_revision(fx->session, hs_fake_hub_url(fx->hub), REPO, "0123456", NULL, &error);
+  g_assert_no_error(error);
+  g_assert_cmpstr(rev, ==, FULL);
+  g_clear_pointer(&rev, g_free);
+  rev =
+      hs_hub_resolve_revision(fx->session, hs_fake_hub_url(fx->hub), REPO, "abcdef1", NULL, &error);
+  g_assert_null(rev);
+  g_assert_error(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
+  g_assert_nonnull(strstr(error->message, "abcdef1"));
+}
+
 static void test_clean(Fixture *fx, gconstpointer data)
 {
   g_autoptr(GError) error = NULL;
@@ -554,6 +575,7 @@ int main(int argc, char **argv)
   g_test_add_func("/download/parse-tree", test_parse_tree);
   g_test_add_func("/download/base-url", test_base_url);
   ADD("listing", test_listing, NULL);
+  ADD("abbreviated-revision", test_abbreviated_revision, NULL);
   ADD("clean", test_clean, NULL);
   ADD("git-oid", test_git_oid, NULL);
   ADD("drop-resumes", test_drop_resumes, NULL);
