@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "image.h"
+#include "manifest.h"
 #include "model_files.h"
 
 #ifndef HART_DIFFUSION_VAE_SCALE
@@ -113,6 +114,10 @@ hart_status hart_model_load(hart_backend *be, const char *model_dir, hart_model 
   TRY(hart_config_check_pair(&lc, &vc, model_dir, err));
   TRY(open_weights(model_dir, "llm", &llm, err));
   TRY(open_weights(model_dir, "tokenizer", &tok, err));
+  /* Every tensor named, shaped and accounted for before anything is uploaded (§0.4). */
+  TRY(hart_manifest_check_llm(llm, &lc, err));
+  TRY(hart_manifest_check_vae(tok, &vc, err));
+  TRY(hart_manifest_check_llm_vae(llm, &vc, err));
   st = hart_model_load_sets(be, &lc, &vc, llm, tok, out, err);
 out:
   hart_tensor_set_free(llm);
