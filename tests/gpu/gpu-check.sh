@@ -84,6 +84,14 @@ else
   note "test-cuda-ops /cuda/attention with HART_CUDA_ATTN=ref: FAIL"
   status=1
 fi
+if [ -x "$build/tests/test-text-ops" ]; then
+  if run test-text-ops 60 "$build/tests/test-text-ops" --verbose; then
+    note "test-text-ops (Qwen2 ops, CPU and CUDA): PASS"
+  else
+    note "test-text-ops: FAIL"
+    status=1
+  fi
+fi
 for t in test-replay; do
   if [ -x "$build/tests/$t" ]; then
     if HART_TEST_BACKEND=cuda run "$t-cuda" 120 "$build/tests/$t" --verbose; then
@@ -118,6 +126,13 @@ elif "$build/engine/hart" bench --help 2>&1 | grep -q -- '--release-shapes'; the
   tail -25 "$logs/hart-bench.log" | sed 's/^/  /' >>"$summary"
 else
   note "hart bench --release-shapes: not available in this build"
+fi
+elapsed=$(($(date +%s) - t_start))
+if [ $elapsed -lt 330 ] && [ -x "$build/tests/bench-text" ]; then
+  run bench-text-cuda 60 "$build/tests/bench-text" --backend cuda --reps 3 \
+    && note "Qwen2 encoder (bench-text --backend cuda): $(grep -iE 'median|mean|best|total' \
+      "$logs/bench-text-cuda.log" | tr '\n' ';' | cut -c1-200)" \
+    || note "bench-text --backend cuda: FAILED"
 fi
 elapsed=$(($(date +%s) - t_start))
 if [ $elapsed -lt 360 ]; then
