@@ -70,7 +70,7 @@ note "GPU: ${gpu:-unknown}"
 
 # 3. tests
 status=0
-if run test-cuda-ops 150 "$build/tests/test-cuda-ops" --verbose; then
+if run test-cuda-ops 120 "$build/tests/test-cuda-ops" --verbose; then
   note "test-cuda-ops (flash attention): PASS"
 else
   rc=$?
@@ -94,7 +94,7 @@ if [ -x "$build/tests/test-text-ops" ]; then
 fi
 for t in test-replay; do
   if [ -x "$build/tests/$t" ]; then
-    if HART_TEST_BACKEND=cuda run "$t-cuda" 120 "$build/tests/$t" --verbose; then
+    if HART_TEST_BACKEND=cuda run "$t-cuda" 100 "$build/tests/$t" --verbose; then
       if grep -q '# SKIP' "$logs/$t-cuda.log"; then
         note "$t with HART_TEST_BACKEND=cuda: PASS with skips ($(grep -c '# SKIP' "$logs/$t-cuda.log") skipped; see log)"
       else
@@ -108,7 +108,7 @@ for t in test-replay; do
 done
 
 # 4. benchmarks
-if run bench-release 120 "$build/tests/bench-ops-pipeline" --backend cuda --depth 24 --runs 3; then
+if run bench-release 100 "$build/tests/bench-ops-pipeline" --backend cuda --depth 24 --runs 3; then
   note "bench-ops-pipeline, released shapes (depth 24, 1024 px, B=1, CFG):"
   grep -E 'scale|diffusion|decoder|TOTAL|memory|backend' "$logs/bench-release.log" | sed 's/^/  /' \
     | tee -a "$summary" >/dev/null
