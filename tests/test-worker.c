@@ -14,6 +14,8 @@
 
 static char *skip_reason;
 static gboolean text_usable;
+/* Previews of a whole run (set by /worker/generate, which runs first). */
+static guint full_run_previews;
 
 static gboolean engine_usable(void)
 {
@@ -158,6 +160,7 @@ static void test_generate(void)
                  hs_generation_get_previews_emitted(generation),
                  hs_generation_get_previews_delivered(generation));
   g_assert_cmpuint(hs_generation_get_previews_emitted(generation), >=, (guint)info.n_scales);
+  full_run_previews = hs_generation_get_previews_emitted(generation);
   g_assert_cmpuint(hs_generation_get_previews_delivered(generation), <=,
                    hs_generation_get_previews_emitted(generation));
 
@@ -198,9 +201,6 @@ static gpointer canceller_main(gpointer data)
   }
   return NULL;
 }
-
-/* Previews of a whole run (set by /worker/generate, which runs first). */
-static guint full_run_previews;
 
 static void test_cancel_mid_run(void)
 {
