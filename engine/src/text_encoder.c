@@ -111,8 +111,9 @@ hart_status hart_text_input_build(const hart_text_encoder *enc, const char *prom
   memset(in, 0, sizeof *in);
   if (prompt == NULL || prompt[0] == '\0')
     return hart_fail(err, HART_ERR_INVALID_ARGUMENT, "the prompt is empty");
-  if (n_ctx <= 0 || n_ctx > 1 << 16)
-    return hart_fail(err, HART_ERR_INVALID_ARGUMENT, "context length %d is out of range", n_ctx);
+  if (n_ctx <= 0 || n_ctx > HART_TEXT_MAX_CONTEXT)
+    return hart_fail(err, HART_ERR_INVALID_ARGUMENT, "context length %d is out of range (1 .. %d)",
+                     n_ctx, HART_TEXT_MAX_CONTEXT);
   in->n_sys = use_system_prompt ? (int64_t)enc->n_sys : 0;
   in->n_ctx = n_ctx;
   in->T = in->n_sys + n_ctx;

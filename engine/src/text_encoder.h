@@ -14,6 +14,9 @@
 
 typedef struct hart_text_encoder hart_text_encoder;
 
+/* The longest context accepted (HART uses 300): bounds the attention's [T, T] scores. */
+#define HART_TEXT_MAX_CONTEXT 4096
+
 /* Loads the Qwen2 folder qwen_dir (config.json, weights) and its tokenizer: tokenizer_json, or
  * qwen_dir/tokenizer.json when NULL. */
 hart_status hart_text_encoder_load(hart_backend *be, const char *qwen_dir,

@@ -11,6 +11,7 @@
 #include "cmd.h"
 #include "generate.h"
 #include "philox.h"
+#include "text_bench.h"
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -34,7 +35,8 @@ static long peak_rss_mib(void)
 int hart_cmd_bench(int argc, char **argv)
 {
   char *model_dir = NULL, *backend = NULL;
-  int runs = 3, threads = 0, release = 0, depth = 1, no_smooth = 0;
+  int runs = 3, threads = 0, release = 0, depth = 1, no_smooth = 0, text_only = 0;
+  int text_layers = HART_TEXT_BENCH_LAYERS;
   GOptionEntry entries[] = {
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_dir, "HART model folder", "DIR" },
     { "release-shapes", 0, 0, G_OPTION_ARG_NONE, &release,
@@ -46,6 +48,10 @@ int hart_cmd_bench(int argc, char **argv)
     { "threads", 't', 0, G_OPTION_ARG_INT, &threads, "CPU threads (0 = all cores)", "N" },
     { "no-smooth", 0, 0, G_OPTION_ARG_NONE, &no_smooth, "Hard tokens instead of more_smooth",
       NULL },
+    { "text-only", 0, 0, G_OPTION_ARG_NONE, &text_only,
+      "With --release-shapes: time only the Qwen2 text encoder", NULL },
+    { "text-layers", 0, 0, G_OPTION_ARG_INT, &text_layers,
+      "Layers of the --release-shapes text encoder (default 28; fewer need less memory)", "N" },
     { NULL, 0, 0, 0, NULL, NULL, NULL },
   };
   GOptionContext *oc = g_option_context_new("- time each stage of generation");
@@ -58,7 +64,7 @@ int hart_cmd_bench(int argc, char **argv)
   float *ctx = NULL;
   uint8_t *mask = NULL, *rgb = NULL;
   int64_t *pos = NULL, ct, cd;
-  double t_open, *col = NULL;
+  double t_open, *col = NULL, t_text = -1.0;
   int exit_code = 1;
 
   g_option_context_add_main_entries(oc, entries, NULL);
@@ -68,8 +74,10 @@ int hart_cmd_bench(int argc, char **argv)
     exit_code = 2;
     goto out;
   }
-  if ((model_dir == NULL) == (release == 0) || runs < 1 || depth < 1) {
-    fprintf(stderr, "hart bench: need exactly one of --model DIR and --release-shapes\n");
+  if ((model_dir == NULL) == (release == 0) || runs < 1 || depth < 1 || (text_only && !release) ||
+      text_layers < 1 || text_layers > HART_TEXT_BENCH_LAYERS) {
+    fprintf(stderr, "hart bench: need exactly one of --model DIR and --release-shapes "
+                    "(--text-only and --text-layers 1..28 go with --release-shapes)\n");
     exit_code = 2;
     goto out;
   }
@@ -91,6 +99,27 @@ int hart_cmd_bench(int argc, char **argv)
     goto out;
   }
   be->err = &err;
+  if (release) {
+    /* The text encoder first: its weights are freed before the transformer's are built. */
+    double build_s;
+    col = g_new(double, runs);
+    if (hart_text_bench(be, text_layers, runs, col, &build_s, &err) != HART_OK)
+      goto fail;
+    t_text = median(col, runs) * HART_TEXT_BENCH_LAYERS / text_layers;
+    printf("text encoder: random weights at the released Qwen2 shapes, %d of %d layers "
+           "(built in %.1f s), %d tokens: median %.3f s%s\n",
+           text_layers, HART_TEXT_BENCH_LAYERS, build_s, HART_TEXT_BENCH_TOKENS, median(col, runs),
+           text_layers < HART_TEXT_BENCH_LAYERS ? "" : " (all layers)");
+    g_free(col);
+    col = NULL;
+    if (text_only) {
+      printf("  %-22s %9.3f s%s\n", "text", t_text,
+             text_layers < HART_TEXT_BENCH_LAYERS ? " (extrapolated to 28 layers)" : "");
+      printf("peak resident memory: %ld MiB\n", peak_rss_mib());
+      exit_code = 0;
+      goto out;
+    }
+  }
   if ((release ? bench_model_new(be, depth, &m, &err) : hart_model_load(be, model_dir, &m, &err)) !=
           HART_OK ||
       hart_gen_new(m, 1, &g, &err) != HART_OK)
@@ -131,7 +160,11 @@ int hart_cmd_bench(int argc, char **argv)
   }
   col = g_new(double, runs);
   printf("median over %d runs (threads: %d)\n", runs, be->n_threads);
-  printf("  %-22s %9.3f s\n", "text (not built in)", 0.0);
+  if (t_text >= 0.0)
+    printf("  %-22s %9.3f s%s\n", "text", t_text,
+           text_layers < HART_TEXT_BENCH_LAYERS ? " (extrapolated to 28 layers)" : "");
+  else
+    printf("  %-22s %9s\n", "text (not measured)", "-");
   for (int s = 0; s < m->llm.n_scales; s++) {
     char label[64];
     for (int i = 0; i < runs; i++)
@@ -150,6 +183,12 @@ int hart_cmd_bench(int argc, char **argv)
     col[i] = t[i].t_total;
   printf("  %-22s %9.3f s\n", "total", median(col, runs));
   printf("peak resident memory: %ld MiB\n", peak_rss_mib());
+  if (be->ops->mem_stats) {
+    size_t used = 0, peak = 0, total = 0;
+    if (be->ops->mem_stats(be, &used, &peak, &total) == HART_OK)
+      printf("peak device memory: %.0f MiB of %.0f MiB (context and cuBLAS workspace included)\n",
+             peak / 1048576.0, total / 1048576.0);
+  }
   exit_code = 0;
   goto out;
 fail:
