@@ -118,6 +118,8 @@ static gboolean part_open(Transfer *t, GCancellable *cancellable, GError **error
     }
     checksums_update(t, buf, (gsize)n);
     t->have += (guint64)n;
+    if (t->progress != NULL)
+      t->progress(t->have, t->size, TRUE, t->user_data);
   }
   g_free(buf);
   t->stats->bytes_rehashed += t->have;
@@ -257,7 +259,7 @@ static AttemptResult read_body(Transfer *t, GInputStream *in, GCancellable *canc
     t->have += (guint64)n;
     t->stats->bytes_received += (guint64)n;
     if (t->progress != NULL)
-      t->progress(t->have, t->size, t->user_data);
+      t->progress(t->have, t->size, FALSE, t->user_data);
   }
   g_free(buf);
   if (result == ATTEMPT_DONE && t->have < t->size) {
@@ -435,7 +437,7 @@ gboolean hs_download_file(SoupSession *session, const char *url, const char *des
 
   ok = part_open(&t, cancellable, error);
   if (ok && progress != NULL)
-    progress(t.have, t.size, user_data);
+    progress(t.have, t.size, FALSE, user_data);
   if (ok)
     ok = run_transfer(&t, session, policy, cancellable, error);
   if (t.fd >= 0)

@@ -35,8 +35,11 @@ typedef struct {
   char sha256[65];        /* hex digest of the final file */
 } HsDownloadStats;
 
-/* Called from the downloading thread after every chunk: bytes of this file present so far. */
-typedef void (*HsDownloadProgressFunc)(guint64 file_done, guint64 file_total, gpointer user_data);
+/* Called from the downloading thread after every chunk: bytes of this file present so far.
+ * rehashing is TRUE while an existing .part file is being hashed before the transfer resumes
+ * (a visible "Verifying…" step: several seconds for a multi-GB file). */
+typedef void (*HsDownloadProgressFunc)(guint64 file_done, guint64 file_total, gboolean rehashing,
+                                       gpointer user_data);
 
 /* Downloads url to dest. expected_sha256 (hex, required unless expected_git_oid is given) and
  * expected_size come from the pinned release or the tree API. On success dest exists, its

@@ -32,6 +32,7 @@ struct _HsGeneration {
   HsImage *pending_preview;
 
   gint previews_emitted; /* atomic */
+  int display_side;      /* written before the job starts, then read by the worker only */
 };
 
 enum {
@@ -201,6 +202,9 @@ void _hs_generation_push_progress(HsGeneration *self, HsStage stage, int step, i
 void _hs_generation_push_preview(HsGeneration *self, HsImage *preview)
 {
   g_atomic_int_inc(&self->previews_emitted);
+  /* Enlarging and reordering the pixels happens here, on the worker, not in the main loop. */
+  if (self->display_side > 0)
+    hs_image_prepare_display(preview, self->display_side);
   g_mutex_lock(&self->lock);
   if (!self->worker_done) {
     /* The latest frame wins: an undelivered older one is simply replaced. */
@@ -219,6 +223,12 @@ void _hs_generation_worker_done(HsGeneration *self)
   self->worker_done = TRUE;
   g_clear_pointer(&self->pending_preview, hs_image_unref);
   g_mutex_unlock(&self->lock);
+}
+
+void hs_generation_set_display_side(HsGeneration *self, int min_side)
+{
+  g_return_if_fail(HS_IS_GENERATION(self));
+  self->display_side = min_side;
 }
 
 HsStage hs_generation_get_stage(HsGeneration *self)

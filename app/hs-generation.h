@@ -38,6 +38,10 @@ char *hs_generation_dup_stage_text(HsGeneration *self);
 /* The latest delivered preview, or NULL. Borrowed. */
 HsImage *hs_generation_get_preview(HsGeneration *self);
 
+/* When > 0, the worker prepares each preview's display copy (hs_image_prepare_display) off
+ * the main thread. Set before the job starts. */
+void hs_generation_set_display_side(HsGeneration *self, int min_side);
+
 /* Previews the engine produced (counted on the worker) and previews this object delivered. */
 guint hs_generation_get_previews_emitted(HsGeneration *self);
 guint hs_generation_get_previews_delivered(HsGeneration *self);

@@ -68,6 +68,9 @@ SoupSession *hs_hub_session_new(guint timeout_s)
   SoupSession *session = soup_session_new_with_options("user-agent", HS_USER_AGENT, NULL);
   if (timeout_s > 0)
     soup_session_set_timeout(session, timeout_s);
+  /* Bytes must arrive as they are hashed upstream, and Content-Length/Range count those bytes:
+   * no transparent gzip (requests say Accept-Encoding: identity, or nothing). */
+  soup_session_remove_feature_by_type(session, SOUP_TYPE_CONTENT_DECODER);
   return session;
 }
 
@@ -135,11 +138,40 @@ char *hs_hub_file_url(const char *base, const char *repo_id, const char *revisio
   return g_strdup_printf("%s/%s/resolve/%s/%s", base, repo_id, revision, escaped);
 }
 
+/* Listings of the released repositories are a few kB; anything past this is not a listing. */
+#define MAX_DOCUMENT_SIZE (16 * 1024 * 1024)
+
+/* Reads at most MAX_DOCUMENT_SIZE bytes of a body. */
+static GBytes *read_bounded(GInputStream *in, const char *url, GCancellable *cancellable,
+                            GError **error)
+{
+  g_autoptr(GByteArray) buf = g_byte_array_new();
+  guchar chunk[16384];
+
+  for (;;) {
+    gssize n = g_input_stream_read(in, chunk, sizeof chunk, cancellable, error);
+    if (n < 0) {
+      g_prefix_error(error, "%s: ", url);
+      return NULL;
+    }
+    if (n == 0)
+      break;
+    if (buf->len + (gsize)n > MAX_DOCUMENT_SIZE) {
+      g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s: answer larger than %d MiB", url,
+                  MAX_DOCUMENT_SIZE >> 20);
+      return NULL;
+    }
+    g_byte_array_append(buf, chunk, (guint)n);
+  }
+  return g_byte_array_free_to_bytes(g_steal_pointer(&buf));
+}
+
 /* GETs a small JSON document; a non-2xx status becomes an error naming the URL. */
 static GBytes *get_document(SoupSession *session, const char *url, guint *status,
                             GCancellable *cancellable, GError **error)
 {
   g_autoptr(SoupMessage) msg = soup_message_new(SOUP_METHOD_GET, url);
+  g_autoptr(GInputStream) in = NULL;
   GBytes *body;
 
   if (msg == NULL) {
@@ -147,8 +179,8 @@ static GBytes *get_document(SoupSession *session, const char *url, guint *status
     return NULL;
   }
   soup_message_headers_replace(soup_message_get_request_headers(msg), "Accept", "application/json");
-  body = soup_session_send_and_read(session, msg, cancellable, error);
-  if (body == NULL) {
+  in = soup_session_send(session, msg, cancellable, error);
+  if (in == NULL) {
     g_prefix_error(error, "%s: ", url);
     return NULL;
   }
@@ -156,10 +188,66 @@ static GBytes *get_document(SoupSession *session, const char *url, guint *status
   if (*status < 200 || *status >= 300) {
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s: HTTP %u %s", url, *status,
                 soup_message_get_reason_phrase(msg));
-    g_bytes_unref(body);
+    g_input_stream_close(in, NULL, NULL);
     return NULL;
   }
+  body = read_bounded(in, url, cancellable, error);
+  g_input_stream_close(in, NULL, NULL);
   return body;
+}
+
+static gboolean hex_is_valid(const char *s, gsize len)
+{
+  if (s == NULL || strlen(s) != len)
+    return FALSE;
+  for (gsize i = 0; i < len; i++)
+    if (!g_ascii_isxdigit(s[i]))
+      return FALSE;
+  return TRUE;
+}
+
+static gboolean is_abbreviated_commit(const char *revision)
+{
+  gsize len = strlen(revision);
+  return len >= 4 && len < 40 && hex_is_valid(revision, len);
+}
+
+/* The full hash of the commit of main's history that starts with prefix, from
+ * GET <base>/api/models/<repo>/commits/main (a JSON array of objects with "id"). */
+static char *find_commit(SoupSession *session, const char *base, const char *repo_id,
+                         const char *prefix, GCancellable *cancellable, GError **error)
+{
+  g_autofree char *url = g_strdup_printf("%s/api/models/%s/commits/main", base, repo_id);
+  g_autoptr(GBytes) body = NULL;
+  g_autoptr(JsonParser) parser = json_parser_new();
+  JsonArray *commits;
+  guint status = 0;
+
+  body = get_document(session, url, &status, cancellable, error);
+  if (body == NULL)
+    return NULL;
+  if (!json_parser_load_from_data(parser, g_bytes_get_data(body, NULL),
+                                  (gssize)g_bytes_get_size(body), error)) {
+    g_prefix_error(error, "%s: ", url);
+    return NULL;
+  }
+  if (!JSON_NODE_HOLDS_ARRAY(json_parser_get_root(parser))) {
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s: not a JSON array", url);
+    return NULL;
+  }
+  commits = json_node_get_array(json_parser_get_root(parser));
+  for (guint i = 0; i < json_array_get_length(commits); i++) {
+    JsonNode *node = json_array_get_element(commits, i);
+    const char *id =
+        JSON_NODE_HOLDS_OBJECT(node)
+            ? json_object_get_string_member_with_default(json_node_get_object(node), "id", NULL)
+            : NULL;
+    if (hex_is_valid(id, 40) && g_ascii_strncasecmp(id, prefix, strlen(prefix)) == 0)
+      return g_ascii_strdown(id, -1);
+  }
+  g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "%s: no commit of %s starts with %s", url,
+              repo_id, prefix);
+  return NULL;
 }
 
 char *hs_hub_resolve_revision(SoupSession *session, const char *base, const char *repo_id,
@@ -175,6 +263,9 @@ char *hs_hub_resolve_revision(SoupSession *session, const char *base, const char
 
   body = get_document(session, url, &status, cancellable, &local);
   if (body == NULL) {
+    /* The hub does not resolve every abbreviated hash: look it up in the history instead. */
+    if (status >= 400 && status < 500 && is_abbreviated_commit(revision))
+      return find_commit(session, base, repo_id, revision, cancellable, error);
     if (status == SOUP_STATUS_NOT_FOUND)
       return g_strdup(revision);
     g_propagate_error(error, g_steal_pointer(&local));
@@ -194,16 +285,6 @@ char *hs_hub_resolve_revision(SoupSession *session, const char *base, const char
     return NULL;
   }
   return g_strdup(sha);
-}
-
-static gboolean hex_is_valid(const char *s, gsize len)
-{
-  if (s == NULL || strlen(s) != len)
-    return FALSE;
-  for (gsize i = 0; i < len; i++)
-    if (!g_ascii_isxdigit(s[i]))
-      return FALSE;
-  return TRUE;
 }
 
 /* One tree entry; NULL with an error for anything malformed, NULL without one for a directory. */

@@ -48,8 +48,9 @@ char *hs_hub_file_url(const char *base, const char *repo_id, const char *revisio
                       const char *path);
 
 /* GET <base>/api/models/<repo>/revision/<revision> and return its "sha" (the full commit
- * hash). When the endpoint is missing (404) the revision itself is returned: mirrors that only
- * serve files still work with a pinned full hash. */
+ * hash). An abbreviated commit hash the endpoint refuses is looked up in main's history
+ * (/api/models/<repo>/commits/main). When the endpoint is missing (404) the revision itself is
+ * returned: mirrors that only serve files still work with a pinned full hash. */
 char *hs_hub_resolve_revision(SoupSession *session, const char *base, const char *repo_id,
                               const char *revision, GCancellable *cancellable, GError **error);
 

@@ -263,9 +263,24 @@ static void tracker_bytes(Tracker *t, guint64 done)
   tracker_emit(t, FALSE);
 }
 
-static void on_file_progress(guint64 file_done, guint64 file_total, gpointer user_data)
+static void on_file_progress(guint64 file_done, guint64 file_total, gboolean rehashing,
+                             gpointer user_data)
 {
   Tracker *t = user_data;
+  HsModelPhase phase = rehashing ? HS_MODEL_PHASE_VERIFYING : HS_MODEL_PHASE_DOWNLOADING;
+
+  if (t->p.phase != phase) {
+    /* Hashing the local .part is not transfer: restart the rate window either way. */
+    t->rate_time = 0;
+    t->p.bytes_per_second = 0;
+    t->p.phase = phase;
+    tracker_emit(t, TRUE);
+  }
+  if (rehashing) {
+    t->p.bytes_done = t->file_base + file_done;
+    tracker_emit(t, FALSE);
+    return;
+  }
   tracker_bytes(t, t->file_base + file_done);
 }
 

@@ -317,7 +317,7 @@ typedef struct {
   int nrb;
   hart_bw *pq, *pqb, *cin, *cinb, *up[4], *upb[4], *attn_qkv, *attn_qkvb, *attn_o, *attn_ob, *gnw,
       *gnb, *nout_w, *nout_b, *cout, *coutb;
-  float *a, *b, *c, *t, *qkv, *qt, *kt, *vt, *ot;
+  float *a, *b, *t, *qkv, *qt;
 } vae;
 
 static void rb_init(resblk *r, int cin, int cout)
@@ -354,15 +354,16 @@ static void rb_run(vae *v, resblk *r, int64_t S)
   }
 }
 
+/* The engine's VAE attention (vae.c): w = softmax(q^T k / sqrt(c)), o = v w^T, all [c, N]. */
 static void attn_run(vae *v)
 {
   int64_t c = 640, N = 4096;
+  const float *q = v->qkv, *k = v->qkv + c * N, *vv = v->qkv + 2 * c * N;
   OK(be->ops->groupnorm(be, v->b, v->a, v->gnw, v->gnb, 1, c, N, 32, 1e-6f, 0));
   OK(be->ops->conv2d(be, v->qkv, v->b, v->attn_qkv, v->attn_qkvb, 1, c, 64, 64, 3 * c, 1));
-  OK(be->ops->transpose(be, v->qt, v->qkv, 3, c, N)); /* q, k, v as [N, c] each */
-  OK(be->ops->attention(be, v->ot, v->qt, v->qt + N * c, v->qt + 2 * N * c, 1, 1, N, N, N, c,
-                        1.0f / sqrtf((float)c)));
-  OK(be->ops->transpose(be, v->b, v->ot, 1, N, c));
+  OK(be->ops->bmm(be, v->qt, q, k, 1, N, N, c, 1, 0, 1.0f / sqrtf((float)c)));
+  OK(be->ops->softmax_rows(be, v->qt, v->qt, N, N));
+  OK(be->ops->bmm(be, v->b, vv, v->qt, 1, c, N, N, 0, 1, 1.0f));
   OK(be->ops->conv2d(be, v->t, v->b, v->attn_o, v->attn_ob, 1, c, 64, 64, c, 1));
   OK(be->ops->axpby(be, v->a, 1.0f, v->a, 1.0f, v->t, c * N));
 }
@@ -403,8 +404,7 @@ static void vae_init(vae *v)
   v->b = A(big);
   v->t = A(big);
   v->qkv = A(3 * 640 * 4096);
-  v->qt = A(3 * 640 * 4096);
-  v->ot = A(640 * 4096);
+  v->qt = A(4096 * 4096); /* attention weights [N, N] */
 }
 
 static void vae_run(vae *v, const float *fhat)

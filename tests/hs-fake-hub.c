@@ -26,6 +26,7 @@ typedef struct {
   char *repo;
   char *abbrev;
   char *full;
+  gboolean strict;  /* the revision API does not know the abbreviation */
   GPtrArray *files; /* FakeFile, in listing order */
 } FakeRepo;
 
@@ -97,7 +98,8 @@ static void answer_revision(SoupServerMessage *msg, FakeRepo *r, const char *rev
   g_autoptr(JsonBuilder) b = json_builder_new();
   g_autoptr(JsonNode) root = NULL;
 
-  if (strcmp(rev, r->abbrev) != 0 && strcmp(rev, r->full) != 0 && strcmp(rev, "main") != 0) {
+  if ((strcmp(rev, r->abbrev) != 0 || r->strict) && strcmp(rev, r->full) != 0 &&
+      strcmp(rev, "main") != 0) {
     soup_server_message_set_status(msg, SOUP_STATUS_NOT_FOUND, NULL);
     return;
   }
@@ -107,6 +109,27 @@ static void answer_revision(SoupServerMessage *msg, FakeRepo *r, const char *rev
   json_builder_set_member_name(b, "sha");
   json_builder_add_string_value(b, r->full);
   json_builder_end_object(b);
+  root = json_builder_get_root(b);
+  answer_json(msg, root);
+}
+
+/* main's history: an unrelated newer commit, then the repository's own. */
+static void answer_commits(SoupServerMessage *msg, FakeRepo *r)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new();
+  g_autoptr(JsonNode) root = NULL;
+  const char *ids[] = { "ffffffffffffffffffffffffffffffffffffffff", r->full };
+
+  json_builder_begin_array(b);
+  for (guint i = 0; i < G_N_ELEMENTS(ids); i++) {
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "id");
+    json_builder_add_string_value(b, ids[i]);
+    json_builder_set_member_name(b, "title");
+    json_builder_add_string_value(b, i ? "Initial commit" : "Update README.md");
+    json_builder_end_object(b);
+  }
+  json_builder_end_array(b);
   root = json_builder_get_root(b);
   answer_json(msg, root);
 }
@@ -314,6 +337,8 @@ static void handler(SoupServer *server, SoupServerMessage *msg, const char *path
       answer_revision(msg, r, parts[5]);
     else if (r != NULL && strcmp(parts[4], "tree") == 0)
       answer_tree(msg, r, parts[5]);
+    else if (r != NULL && strcmp(parts[4], "commits") == 0 && strcmp(parts[5], "main") == 0)
+      answer_commits(msg, r);
     else
       r = NULL;
   } else if (n >= 5 && strcmp(parts[2], "resolve") == 0) {
@@ -403,6 +428,13 @@ void hs_fake_hub_add_repo(HsFakeHub *hub, const char *repo, const char *abbrev, 
   r->files = g_ptr_array_new_with_free_func((GDestroyNotify)fake_file_free);
   g_mutex_lock(&hub->lock);
   g_ptr_array_add(hub->repos, r);
+  g_mutex_unlock(&hub->lock);
+}
+
+void hs_fake_hub_set_strict_revisions(HsFakeHub *hub, const char *repo, gboolean strict)
+{
+  g_mutex_lock(&hub->lock);
+  find_repo(hub, repo)->strict = strict;
   g_mutex_unlock(&hub->lock);
 }
 

@@ -23,6 +23,9 @@ const char *hs_fake_hub_url(HsFakeHub *hub); /* "http://127.0.0.1:PORT" */
 
 /* A repository whose revision `abbrev` (or "main") resolves to the 40-hex `full`. */
 void hs_fake_hub_add_repo(HsFakeHub *hub, const char *repo, const char *abbrev, const char *full);
+/* strict: the revision API refuses the abbreviation (404), as the real hub may; the client
+ * then finds the commit through /api/models/<repo>/commits/main. */
+void hs_fake_hub_set_strict_revisions(HsFakeHub *hub, const char *repo, gboolean strict);
 /* A file with content; lfs: listed with lfs.oid/lfs.size (else with its git blob id). */
 void hs_fake_hub_add_file(HsFakeHub *hub, const char *repo, const char *path, GBytes *content,
                           gboolean lfs);

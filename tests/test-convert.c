@@ -162,6 +162,16 @@ static void test_convert_failure_leaves_nothing(void)
     entries++;
   g_dir_close(d);
   g_assert_cmpint(entries, ==, 1); /* only src */
+  /* A destination inside the source would copy itself. */
+  g_unlink(bad);
+  {
+    char *inner = g_build_filename(src, "converted", NULL);
+    g_assert_cmpint(hart_convert_folder(src, inner, NULL, NULL, NULL, &err), ==,
+                    HART_ERR_INVALID_ARGUMENT);
+    g_assert_nonnull(strstr(err.msg, "inside"));
+    g_assert_false(g_file_test(inner, G_FILE_TEST_EXISTS));
+    g_free(inner);
+  }
   rm_tree(tmp);
   g_free(bad);
   g_free(ok);

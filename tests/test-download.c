@@ -85,12 +85,17 @@ typedef struct {
   guint64 cancel_at;
   GCancellable *cancellable;
   guint calls;
+  guint rehash_calls;
   guint64 last_done;
 } ProgressLog;
 
-static void on_progress(guint64 done, guint64 total, gpointer data)
+static void on_progress(guint64 done, guint64 total, gboolean rehashing, gpointer data)
 {
   ProgressLog *log = data;
+  if (rehashing) {
+    log->rehash_calls++;
+    return;
+  }
   g_assert_cmpuint(done, <=, total);
   log->calls++;
   log->last_done = done;
@@ -210,6 +215,27 @@ static void test_listing(Fixture *fx, gconstpointer data)
       hs_hub_list_files(fx->session, hs_fake_hub_url(fx->hub), REPO, "0123456", NULL, &error));
   g_assert_error(error, G_IO_ERROR, G_IO_ERROR_FAILED);
   g_assert_nonnull(strstr(error->message, "404"));
+}
+
+/* An abbreviated pinned commit the revision API refuses is found in main's history. */
+static void test_abbreviated_revision(Fixture *fx, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *rev = NULL;
+
+  if (skip_without_data(fx))
+    return;
+  hs_fake_hub_set_strict_revisions(fx->hub, REPO, TRUE);
+  rev =
+      hs_hub_resolve_revision(fx->session, hs_fake_hub_url(fx->hub), REPO, "0123456", NULL, &error);
+  g_assert_no_error(error);
+  g_assert_cmpstr(rev, ==, FULL);
+  g_clear_pointer(&rev, g_free);
+  rev =
+      hs_hub_resolve_revision(fx->session, hs_fake_hub_url(fx->hub), REPO, "abcdef1", NULL, &error);
+  g_assert_null(rev);
+  g_assert_error(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
+  g_assert_nonnull(strstr(error->message, "abcdef1"));
 }
 
 static void test_clean(Fixture *fx, gconstpointer data)
@@ -473,10 +499,12 @@ static void test_cancel_resume(Fixture *fx, gconstpointer data)
   g_assert_cmpint(have, <, (gint64)big_size(fx));
   g_clear_error(&error);
 
-  g_assert_true(fetch(fx, BIG, sha, big_size(fx), NULL, &stats, NULL, &error));
+  memset(&log, 0, sizeof log);
+  g_assert_true(fetch(fx, BIG, sha, big_size(fx), &log, &stats, NULL, &error));
   g_assert_no_error(error);
   assert_big_ok(fx, &stats);
   g_assert_cmpuint(stats.bytes_rehashed, ==, (guint64)have);
+  g_assert_cmpuint(log.rehash_calls, >=, 1); /* the "Verifying…" step was reported */
   g_assert_cmpuint(stats.bytes_received, ==, big_size(fx) - (guint64)have);
   g_assert_cmpuint(hs_fake_hub_counts(fx->hub, REPO, BIG).last_range_start, ==, (guint64)have);
 }
@@ -547,6 +575,7 @@ int main(int argc, char **argv)
   g_test_add_func("/download/parse-tree", test_parse_tree);
   g_test_add_func("/download/base-url", test_base_url);
   ADD("listing", test_listing, NULL);
+  ADD("abbreviated-revision", test_abbreviated_revision, NULL);
   ADD("clean", test_clean, NULL);
   ADD("git-oid", test_git_oid, NULL);
   ADD("drop-resumes", test_drop_resumes, NULL);

@@ -69,6 +69,9 @@ static HsEngineWorker *open_worker(const char *model, const char *text, hart_eng
   g_assert_no_error(error);
   g_object_unref(w.res);
   g_assert_true(hs_engine_worker_get_info(worker, info));
+  g_test_message("engine: %s on %s; conditioning: %s", info->backend_name, info->device_name,
+                 info->has_text_model ? "the prompt through the text model"
+                                      : "the golden context tensor");
   return worker;
 }
 

@@ -134,6 +134,28 @@ static void test_enlarge_nearest(void)
   g_assert_true(same == image);
 }
 
+static void test_prepare_display(void)
+{
+  g_autoptr(HsImage) image = gradient(4, 2);
+  const guint8 *src = g_bytes_get_data(image->rgb, NULL);
+  const guint8 *dst;
+
+  /* Factor 4 (17 / 4): square pixels, BGRA order, opaque. */
+  hs_image_prepare_display(image, 17);
+  g_assert_cmpint(image->display_width, ==, 16);
+  g_assert_cmpint(image->display_height, ==, 8);
+  dst = g_bytes_get_data(image->display, NULL);
+  for (int y = 0; y < 8; y++)
+    for (int x = 0; x < 16; x++) {
+      const guint8 *p = src + ((y / 4) * 4 + x / 4) * 3;
+      const guint8 *q = dst + (y * 16 + x) * 4;
+      g_assert_cmpuint(q[0], ==, p[2]);
+      g_assert_cmpuint(q[1], ==, p[1]);
+      g_assert_cmpuint(q[2], ==, p[0]);
+      g_assert_cmpuint(q[3], ==, 255);
+    }
+}
+
 int main(int argc, char *argv[])
 {
   g_test_init(&argc, &argv, NULL);
@@ -141,5 +163,6 @@ int main(int argc, char *argv[])
   g_test_add_func("/metadata/png-bad-files", test_bad_files);
   g_test_add_func("/metadata/parameters", test_parameters_text);
   g_test_add_func("/metadata/enlarge-nearest", test_enlarge_nearest);
+  g_test_add_func("/metadata/prepare-display", test_prepare_display);
   return g_test_run();
 }

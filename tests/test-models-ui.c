@@ -171,6 +171,8 @@ static void test_first_run_download(void)
   click(hs_models_download_view_get_button(w.view));
   wait_for(not_downloading, &w, 10, "the download to stop");
   g_assert_nonnull(strstr(hs_models_download_view_get_status(w.view), "Paused"));
+  g_assert_cmpstr(gtk_button_get_label(GTK_BUTTON(hs_models_download_view_get_button(w.view))), ==,
+                  "_Resume");
   settle(window);
   screenshot(window, "03-paused.png");
 

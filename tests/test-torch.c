@@ -212,6 +212,64 @@ static void test_legacy_refused(void)
   g_free(p);
 }
 
+static void collect_bins(const char *dir, GPtrArray *out)
+{
+  GDir *d = g_dir_open(dir, 0, NULL);
+  const char *name;
+  while (d != NULL && (name = g_dir_read_name(d)) != NULL) {
+    char *p = g_build_filename(dir, name, NULL);
+    if (g_file_test(p, G_FILE_TEST_IS_DIR))
+      collect_bins(p, out);
+    else if (g_str_has_suffix(name, ".bin"))
+      g_ptr_array_add(out, g_strdup(p));
+    g_free(p);
+  }
+  if (d != NULL)
+    g_dir_close(d);
+}
+
+/* Every PyTorch checkpoint under shared/ opens through the generic file entry point (the
+ * legacy one is refused), and its tensors have the shapes and dtypes of llm/model.safetensors
+ * (views.bin aside, checked above). */
+static void test_open_all_bins(void)
+{
+  GPtrArray *bins = g_ptr_array_new_with_free_func(g_free);
+  char *root;
+  hart_tensor_set *orig;
+  guint opened = 0;
+
+  if (!ht_require_shared("golden/tiny/llm/model.safetensors"))
+    return;
+  root = ht_shared_path("");
+  collect_bins(root, bins);
+  orig = ht_open_st("golden/tiny/llm/model.safetensors");
+  for (guint i = 0; i < bins->len; i++) {
+    const char *p = bins->pdata[i];
+    hart_tensor_set *set = NULL;
+    hart_error err = { 0 };
+    hart_status st = hart_tensor_set_open_file(p, &set, &err);
+    if (g_str_has_suffix(p, "/legacy.bin")) {
+      g_assert_cmpint(st, ==, HART_ERR_UNSUPPORTED);
+      continue;
+    }
+    if (st != HART_OK)
+      g_error("%s", err.msg);
+    opened++;
+    if (!g_str_has_suffix(p, "/views.bin"))
+      for (size_t k = 0; k < hart_tensor_set_count(orig); k++) {
+        const hart_tensor *w = hart_tensor_set_at(orig, k), *g = hart_tensor_set_get(set, w->name);
+        g_assert_nonnull(g);
+        g_assert_cmpint(hart_tensor_numel(g), ==, hart_tensor_numel(w));
+        g_assert_true(memcmp(g->shape, w->shape, sizeof w->shape) == 0);
+      }
+    hart_tensor_set_free(set);
+  }
+  g_assert_cmpuint(opened, >=, 4);
+  hart_tensor_set_free(orig);
+  g_ptr_array_unref(bins);
+  g_free(root);
+}
+
 int main(int argc, char **argv)
 {
   g_test_init(&argc, &argv, NULL);
@@ -220,5 +278,6 @@ int main(int argc, char **argv)
   g_test_add_func("/torch/fp16-subnormals", test_fp16);
   g_test_add_func("/torch/views", test_views);
   g_test_add_func("/torch/legacy-refused", test_legacy_refused);
+  g_test_add_func("/torch/open-all-bins", test_open_all_bins);
   return g_test_run();
 }

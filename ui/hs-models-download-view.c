@@ -80,7 +80,12 @@ static void update_button(HsModelsDownloadView *self)
 {
   gboolean running = hs_model_store_get_downloading(self->store);
 
-  gtk_button_set_label(GTK_BUTTON(self->button), running ? _("_Cancel") : _("_Download"));
+  double fraction = gtk_progress_bar_get_fraction(GTK_PROGRESS_BAR(self->progress));
+  const char *label = running                          ? _("_Cancel")
+                      : fraction > 0 && fraction < 1.0 ? _("_Resume")
+                                                       : _("_Download");
+
+  gtk_button_set_label(GTK_BUTTON(self->button), label);
   gtk_button_set_use_underline(GTK_BUTTON(self->button), TRUE);
   gtk_widget_remove_css_class(self->button, running ? "suggested-action" : "destructive-action");
   gtk_widget_add_css_class(self->button, running ? "destructive-action" : "suggested-action");

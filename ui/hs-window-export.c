@@ -8,15 +8,12 @@
 #include "hs-metadata.h"
 #include "hs-window-private.h"
 
-/* Previews smaller than this are enlarged with square pixels before display. */
-#define HS_DISPLAY_MIN_SIDE 512
-
 GdkTexture *_hs_window_texture_for(HsImage *img)
 {
-  g_autoptr(HsImage) shown = hs_image_enlarge_nearest(img, HS_DISPLAY_MIN_SIDE);
-
-  return gdk_memory_texture_new(shown->width, shown->height, GDK_MEMORY_R8G8B8, shown->rgb,
-                                (gsize)shown->width * 3);
+  /* Previews arrive prepared by the worker; the final picture is prepared here, once. */
+  hs_image_prepare_display(img, HS_DISPLAY_MIN_SIDE);
+  return gdk_memory_texture_new(img->display_width, img->display_height, GDK_MEMORY_DEFAULT,
+                                img->display, (gsize)img->display_width * 4);
 }
 
 typedef struct {
@@ -227,6 +224,12 @@ static GdkContentProvider *on_drag_prepare(GtkDragSource *source, double x, doub
   providers[0] = gdk_content_provider_new_typed(G_TYPE_FILE, file);
   providers[1] = gdk_content_provider_new_typed(GDK_TYPE_TEXTURE, self->result_texture);
   return gdk_content_provider_new_union(providers, G_N_ELEMENTS(providers));
+}
+
+GFile *_hs_window_dup_drag_file(HsWindow *self, GError **error)
+{
+  g_return_val_if_fail(self->result != NULL, NULL);
+  return ensure_drag_file(self, error);
 }
 
 void _hs_window_init_export(HsWindow *self)

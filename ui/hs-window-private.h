@@ -79,6 +79,8 @@ struct _HsWindow {
 void _hs_window_init_export(HsWindow *self);
 void _hs_window_save_as(HsWindow *self);
 void _hs_window_copy_image(HsWindow *self);
+/* Previews and pictures smaller than this are shown enlarged with square pixels. */
+#define HS_DISPLAY_MIN_SIDE 256
 /* A GdkTexture of img, enlarged without smoothing when tiny (GTK 4.8 has no nearest filter). */
 GdkTexture *_hs_window_texture_for(HsImage *img);
 
@@ -90,6 +92,8 @@ HsImage *_hs_window_get_result(HsWindow *self);
 GdkTexture *_hs_window_get_canvas_texture(HsWindow *self);
 const char *_hs_window_get_stage_text(HsWindow *self);
 const char *_hs_window_get_last_error(HsWindow *self);
+/* The file a drag carries (written once into the cache dir). */
+GFile *_hs_window_dup_drag_file(HsWindow *self, GError **error);
 void _hs_window_set_context(HsWindow *self, GBytes *context, GBytes *mask, GBytes *position_ids);
 
 G_END_DECLS

@@ -451,6 +451,7 @@ static void generate(HsWindow *self)
 
   self->generate_cancellable = g_cancellable_new();
   self->generation = hs_generation_new();
+  hs_generation_set_display_side(self->generation, HS_DISPLAY_MIN_SIDE);
   g_signal_connect(self->generation, "notify::fraction", G_CALLBACK(on_generation_progress), self);
   g_signal_connect(self->generation, "notify::preview", G_CALLBACK(on_generation_preview), self);
   self->started_us = g_get_monotonic_time();

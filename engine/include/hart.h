@@ -56,6 +56,9 @@ typedef enum {
   HART_STAGE_DONE = 5,
 } hart_stage;
 
+/* A short English name for a stage ("scale", "diffusion", "decode", ...). */
+const char *hart_stage_name(hart_stage stage);
+
 typedef struct hart_engine hart_engine;
 typedef struct hart_cancel hart_cancel;
 

@@ -282,7 +282,7 @@ static hart_status scratch_alloc(hart_diffusion *d, mlp_scratch *s, int64_t M)
       (s->t = be->ops->alloc(be, mw)) == NULL || (s->m = be->ops->alloc(be, 3 * mw)) == NULL ||
       (s->cemb = be->ops->alloc(be, mw)) == NULL ||
       (s->temb = be->ops->alloc(be, (size_t)d->W * sizeof(float))) == NULL ||
-      (s->tfreq = be->ops->alloc(be, (size_t)d->W * sizeof(float) + DIFF_T_DIM * 4)) == NULL) {
+      (s->tfreq = be->ops->alloc(be, DIFF_T_DIM * sizeof(float))) == NULL) {
     scratch_free(be, s);
     return be->err && be->err->code ? be->err->code : HART_ERR_NO_MEMORY;
   }

@@ -60,6 +60,26 @@ void hart_request_init(hart_request *req)
   req->preview_mode = HART_PREVIEW_CHEAP;
 }
 
+const char *hart_stage_name(hart_stage stage)
+{
+  switch (stage) {
+  case HART_STAGE_LOAD:
+    return "load";
+  case HART_STAGE_TEXT:
+    return "text";
+  case HART_STAGE_SCALE:
+    return "scale";
+  case HART_STAGE_DIFFUSION:
+    return "diffusion";
+  case HART_STAGE_DECODE:
+    return "decode";
+  case HART_STAGE_DONE:
+    return "done";
+  default:
+    return "unknown";
+  }
+}
+
 /* The model identity: SHA-256 over both config.json files and the weight files' safetensors
  * headers (names, dtypes, shapes), so a changed configuration or tensor layout changes it. */
 static void model_id(const char *dir, char out[65])

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "image.h"
+#include "manifest.h"
 #include "model_files.h"
 
 #ifndef HART_DIFFUSION_VAE_SCALE
@@ -113,6 +114,10 @@ hart_status hart_model_load(hart_backend *be, const char *model_dir, hart_model 
   TRY(hart_config_check_pair(&lc, &vc, model_dir, err));
   TRY(open_weights(model_dir, "llm", &llm, err));
   TRY(open_weights(model_dir, "tokenizer", &tok, err));
+  /* Every tensor named, shaped and accounted for before anything is uploaded (§0.4). */
+  TRY(hart_manifest_check_llm(llm, &lc, err));
+  TRY(hart_manifest_check_vae(tok, &vc, err));
+  TRY(hart_manifest_check_llm_vae(llm, &vc, err));
   st = hart_model_load_sets(be, &lc, &vc, llm, tok, out, err);
 out:
   hart_tensor_set_free(llm);
@@ -622,6 +627,7 @@ static hart_status last_stage(hart_gen *g, const hart_gen_request *r, const scal
   TRY(tr(g, g->hT, g->tok, PP, Cv));
   TRY(be->ops->axpby(be, g->fhat, 1.0f, g->fhat, 1.0f, g->hT, N * Cv));
   TRY(dump_dev(g, r, "fhat_final", g->fhat, 4, sf));
+  TRY(be->ops->sync(be));
   times->t_diffusion = now_s() - t0;
 out:
   return st;
@@ -742,8 +748,10 @@ hart_status hart_gen_run(hart_gen *g, const hart_gen_request *r, hart_gen_times 
         goto out;
       }
       TRY(next_input(g, si));
+      TRY(be->ops->sync(be)); /* asynchronous backends (CUDA): time the finished work */
       times.t_scale[si] = now_s() - ts;
     } else {
+      TRY(be->ops->sync(be));
       times.t_scale[si] = now_s() - ts;
       TRY(last_stage(g, r, &p, &times));
       if (r->on_scale && r->on_scale(r->ud, si, (int)g->SN, g->fhat)) {

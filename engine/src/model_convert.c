@@ -9,6 +9,7 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -196,6 +197,22 @@ static void remove_tree(const char *dir)
   g_rmdir(dir);
 }
 
+/* The copy would walk into itself. Compared on canonical paths (dst need not exist yet). */
+static gboolean dst_inside_src(const char *src, const char *dst)
+{
+  char *s = realpath(src, NULL), *parent = g_path_get_dirname(dst), *p = realpath(parent, NULL);
+  gboolean inside = FALSE;
+
+  if (s != NULL && p != NULL) {
+    size_t n = strlen(s);
+    inside = strncmp(p, s, n) == 0 && (p[n] == '\0' || p[n] == '/' || strcmp(s, "/") == 0);
+  }
+  free(s);
+  free(p);
+  g_free(parent);
+  return inside;
+}
+
 hart_status hart_convert_folder(const char *src, const char *dst, hart_convert_log log, void *user,
                                 hart_convert_report *report, hart_error *err)
 {
@@ -207,6 +224,8 @@ hart_status hart_convert_folder(const char *src, const char *dst, hart_convert_l
   memset(c.report, 0, sizeof *c.report);
   if (!g_file_test(src, G_FILE_TEST_IS_DIR))
     return hart_fail(err, HART_ERR_IO, "%s: not a folder", src);
+  if (dst_inside_src(src, dst))
+    return hart_fail(err, HART_ERR_INVALID_ARGUMENT, "%s: the destination is inside %s", dst, src);
   if (g_file_test(dst, G_FILE_TEST_EXISTS)) {
     /* An empty folder (made by the caller) is fine; anything else is never overwritten. */
     GDir *d = g_dir_open(dst, 0, NULL);

@@ -2,14 +2,16 @@
  * (plus a constant) to RGB, fitted once by least squares against the decoder.
  *
  * Fitting (hart_preview_fit, at model load or on the first cheap preview):
- *   1. build n sample latents of S x S (default 4 of 8x8) the way f_hat is built: a sum over
+ *   1. build n sample latents of S x S (default 2 of 8x8) the way f_hat is built: a sum over
  *      scales pn = 1, 2, 4, ... S of codebook rows on a pn x pn grid (indices from Philox with a
  *      fixed key), bicubic-upsampled to S x S;
  *   2. decode them (hart_vae_decode) and area-downsample each image to S x S, so every latent
  *      pixel has the mean colour of the 16x16 (release) patch it decodes to;
  *   3. solve min ||X w - Y||^2 + lambda ||w||^2 over the n*S*S latent pixels (X = [latent, 1],
- *      Y = RGB in [-1, 1]) in double precision (normal equations, Cholesky).
- * Cost: one decode of n*S*S latent pixels (the release decoder at 4 x 8x8 is ~1/16 of a 1024 px
+ *      Y = RGB in [-1, 1]) in double precision (normal equations, Cholesky). Each latent is
+ *      first divided by its RMS (fit and use alike): the decoder's GroupNorms make the image
+ *      nearly independent of the latent's overall scale, which grows during generation.
+ * Cost: one decode of n*S*S latent pixels (the release decoder at 2 x 8x8 is ~1/32 of a 1024 px
  * decode); the projection itself is Cv+1 multiply-adds per channel and pixel.
  *
  * Use: hart_preview_rgb maps a latent [B, Cv, S, S] (backend memory, e.g. f_hat after a scale,

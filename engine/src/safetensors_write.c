@@ -66,13 +66,17 @@ static hart_status atomic_commit(const char *path, atomic_file *af, hart_error *
   char *dir;
   int dfd;
 
-  if (fsync(af->fd) != 0 || close(af->fd) != 0) {
-    int e = errno;
+  {
+    int rs = fsync(af->fd), e = errno;
+    int rc = close(af->fd);
     af->fd = -1;
-    atomic_abort(af);
-    return hart_fail(err, HART_ERR_IO, "%s: cannot flush to disk: %s", path, strerror(e));
+    if (rs != 0 || rc != 0) {
+      if (rs == 0)
+        e = errno;
+      atomic_abort(af);
+      return hart_fail(err, HART_ERR_IO, "%s: cannot flush to disk: %s", path, strerror(e));
+    }
   }
-  af->fd = -1;
   if (rename(af->tmp, path) != 0) {
     int e = errno;
     atomic_abort(af);

@@ -183,6 +183,12 @@ int hart_cmd_bench(int argc, char **argv)
     col[i] = t[i].t_total;
   printf("  %-22s %9.3f s\n", "total", median(col, runs));
   printf("peak resident memory: %ld MiB\n", peak_rss_mib());
+  if (be->ops->mem_stats) {
+    size_t used = 0, peak = 0, total = 0;
+    if (be->ops->mem_stats(be, &used, &peak, &total) == HART_OK)
+      printf("peak device memory: %.0f MiB of %.0f MiB (context and cuBLAS workspace included)\n",
+             peak / 1048576.0, total / 1048576.0);
+  }
   exit_code = 0;
   goto out;
 fail:

@@ -15,31 +15,11 @@ typedef struct {
   int quiet;
 } gen_ctx;
 
-static const char *stage_label(hart_stage s)
-{
-  switch (s) {
-  case HART_STAGE_LOAD:
-    return "load";
-  case HART_STAGE_TEXT:
-    return "text";
-  case HART_STAGE_SCALE:
-    return "scale";
-  case HART_STAGE_DIFFUSION:
-    return "diffusion";
-  case HART_STAGE_DECODE:
-    return "decode";
-  case HART_STAGE_DONE:
-    return "done";
-  default:
-    return "?";
-  }
-}
-
 static void on_progress(const hart_progress *p, void *ud)
 {
   gen_ctx *c = ud;
   if (!c->quiet)
-    fprintf(stderr, "[%7.2f s] %s %d/%d\n", p->elapsed_s, stage_label(p->stage), p->step,
+    fprintf(stderr, "[%7.2f s] %s %d/%d\n", p->elapsed_s, hart_stage_name(p->stage), p->step,
             p->n_steps);
 }
 

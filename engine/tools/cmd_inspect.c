@@ -172,8 +172,13 @@ static void build_json(JsonBuilder *b, const hart_model_part *p)
   json_builder_set_member_name(b, "config");
   json_builder_begin_object(b);
   for (guint i = 0; i < kv->len; i += 2) {
+    /* Numbers, booleans and lists as JSON values; anything else as a string. */
+    JsonNode *v = json_from_string(kv->pdata[i + 1], NULL);
     json_builder_set_member_name(b, kv->pdata[i]);
-    json_builder_add_string_value(b, kv->pdata[i + 1]);
+    if (v != NULL)
+      json_builder_add_value(b, v);
+    else
+      json_builder_add_string_value(b, kv->pdata[i + 1]);
   }
   json_builder_end_object(b);
   json_builder_set_member_name(b, "files");

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# gpu-check.sh [BUILD_DIR]: the CUDA backend's check on a GPU machine, in one go (< 8 minutes):
+# gpu-check.sh [BUILD_DIR | BUNDLE.tar.xz]: the CUDA backend's check on a GPU machine, in one go (< 8 minutes):
 #   1. build with -Dcuda=enabled into build-gpu/ unless a prebuilt BUILD_DIR (a meson build dir or
 #      a folder made by tests/gpu/bundle.sh) is given;
 #   2. nvidia-smi summary;
@@ -39,6 +39,13 @@ if [ -z "$build" ]; then
     exit 1
   fi
 fi
+case "$build" in
+*.tar.xz)
+  mkdir -p /tmp/hart-gpu-bundle
+  tar -C /tmp/hart-gpu-bundle -xJf "$build" || { note "BUNDLE: cannot extract $build"; exit 1; }
+  build=$(ls -d /tmp/hart-gpu-bundle/*/ | head -1)
+  ;;
+esac
 build=$(cd "$build" && pwd)
 export HART_CUDA_MODULE="$build/engine/src/cuda/libhart-cuda.so"
 export LD_LIBRARY_PATH="$build/gpu-libs:/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
@@ -58,24 +65,28 @@ note "GPU: ${gpu:-unknown}"
 
 # 3. tests
 status=0
-if run test-cuda-ops 200 "$build/tests/test-cuda-ops" --verbose; then
+if run test-cuda-ops 150 "$build/tests/test-cuda-ops" --verbose; then
   note "test-cuda-ops (flash attention): PASS"
 else
   rc=$?
   [ $rc -eq 77 ] && note "test-cuda-ops: SKIPPED (no GPU?)" || note "test-cuda-ops: FAIL (exit $rc)"
   status=1
 fi
-if HART_CUDA_ATTN=ref run test-cuda-ops-refattn 60 "$build/tests/test-cuda-ops" -p /cuda/attention \
+if HART_CUDA_ATTN=ref run test-cuda-ops-refattn 45 "$build/tests/test-cuda-ops" -p /cuda/attention \
   --verbose; then
   note "test-cuda-ops /cuda/attention with HART_CUDA_ATTN=ref: PASS"
 else
   note "test-cuda-ops /cuda/attention with HART_CUDA_ATTN=ref: FAIL"
   status=1
 fi
-for t in test-replay test-generate test-transformer test-diffusion test-vae; do
+for t in test-replay; do
   if [ -x "$build/tests/$t" ]; then
-    if HART_TEST_BACKEND=cuda run "$t-cuda" 120 "$build/tests/$t"; then
-      note "$t with HART_TEST_BACKEND=cuda: PASS"
+    if HART_TEST_BACKEND=cuda run "$t-cuda" 120 "$build/tests/$t" --verbose; then
+      if grep -q '# SKIP' "$logs/$t-cuda.log"; then
+        note "$t with HART_TEST_BACKEND=cuda: PASS with skips ($(grep -c '# SKIP' "$logs/$t-cuda.log") skipped; see log)"
+      else
+        note "$t with HART_TEST_BACKEND=cuda: PASS"
+      fi
     else
       note "$t with HART_TEST_BACKEND=cuda: FAIL (exit $?)"
       status=1
@@ -84,7 +95,7 @@ for t in test-replay test-generate test-transformer test-diffusion test-vae; do
 done
 
 # 4. benchmarks
-if run bench-release 180 "$build/tests/bench-ops-pipeline" --backend cuda --depth 24 --runs 3; then
+if run bench-release 120 "$build/tests/bench-ops-pipeline" --backend cuda --depth 24 --runs 3; then
   note "bench-ops-pipeline, released shapes (depth 24, 1024 px, B=1, CFG):"
   grep -E 'scale|diffusion|decoder|TOTAL|memory|backend' "$logs/bench-release.log" | sed 's/^/  /' \
     | tee -a "$summary" >/dev/null
@@ -92,8 +103,11 @@ else
   note "bench-ops-pipeline (cuda): FAILED"
   status=1
 fi
-if "$build/engine/hart" bench --help 2>&1 | grep -q -- '--release-shapes'; then
-  run hart-bench 120 "$build/engine/hart" bench --release-shapes --backend cuda --depth 24 \
+elapsed=$(($(date +%s) - t_start))
+if [ $elapsed -gt 330 ]; then
+  note "hart bench: skipped (time)"
+elif "$build/engine/hart" bench --help 2>&1 | grep -q -- '--release-shapes'; then
+  run hart-bench 90 "$build/engine/hart" bench --release-shapes --backend cuda --depth 24 \
     && note "hart bench --release-shapes --backend cuda: see $logs/hart-bench.log" \
     || note "hart bench --release-shapes --backend cuda: FAILED"
   tail -25 "$logs/hart-bench.log" | sed 's/^/  /' >>"$summary"
@@ -101,10 +115,10 @@ else
   note "hart bench --release-shapes: not available in this build"
 fi
 elapsed=$(($(date +%s) - t_start))
-if [ $elapsed -lt 330 ]; then
-  run ratio-cuda 60 "$build/tests/bench-ops-pipeline" --backend cuda --depth 1 --scales 10 \
+if [ $elapsed -lt 360 ]; then
+  run ratio-cuda 45 "$build/tests/bench-ops-pipeline" --backend cuda --depth 1 --scales 10 \
     --no-decoder --runs 1
-  run ratio-cpu 90 "$build/tests/bench-ops-pipeline" --backend cpu --depth 1 --scales 10 \
+  run ratio-cpu 60 "$build/tests/bench-ops-pipeline" --backend cpu --depth 1 --scales 10 \
     --no-decoder --runs 1
   g=$(awk '/TOTAL/{print $2}' "$logs/ratio-cuda.log")
   c=$(awk '/TOTAL/{print $2}' "$logs/ratio-cpu.log")

@@ -13,7 +13,25 @@
 
 static void cpu_destroy(hart_backend *be)
 {
+  cpu_priv *p = be->priv;
+  if (p)
+    free(p->attn_scratch);
+  free(p);
   free(be);
+}
+
+float *cpu_attn_scratch(hart_backend *be, size_t n)
+{
+  cpu_priv *p = be->priv;
+  /* grows to the largest stage once, then is reused by every later call */
+  if (n > p->attn_cap) {
+    float *q = realloc(p->attn_scratch, n * sizeof(float));
+    if (q == NULL)
+      return NULL;
+    p->attn_scratch = q;
+    p->attn_cap = n;
+  }
+  return p->attn_scratch;
 }
 
 static void *cpu_alloc(hart_backend *be, size_t bytes)
@@ -139,6 +157,11 @@ hart_status hart_backend_cpu_new(int n_threads, hart_error *err, hart_backend **
   if (n_threads <= 0) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     n_threads = n > 0 ? (int)n : 1;
+  }
+  be->priv = calloc(1, sizeof(cpu_priv));
+  if (be->priv == NULL) {
+    free(be);
+    return hart_fail(err, HART_ERR_NO_MEMORY, "out of memory");
   }
   be->ops = &cpu_ops;
   be->err = err;

@@ -12,6 +12,15 @@
 
 #include "../backend.h"
 
+/* The CPU backend's private state (be->priv). */
+typedef struct {
+  float *attn_scratch; /* attention scores, reused across calls */
+  size_t attn_cap;
+} cpu_priv;
+
+/* Scratch of at least n floats for the attention scores (NULL when out of memory). */
+float *cpu_attn_scratch(hart_backend *be, size_t n);
+
 hart_status cpu_linear(hart_backend *be, float *y, const float *x, const hart_bw *w,
                        const hart_bw *b, int64_t M, int64_t N, int64_t K, float beta);
 hart_status cpu_matmul_w(hart_backend *be, float *y, const float *x, const hart_bw *w, int64_t M,
