@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # gpu-check.sh [BUILD_DIR | BUNDLE.tar.xz]: the CUDA backend's check on a GPU machine, in one go (< 8 minutes):
-#   1. build with -Dcuda=enabled into build-gpu/ unless a prebuilt BUILD_DIR (a meson build dir or
-#      a folder made by tests/gpu/bundle.sh) is given;
+#   1. build with -Dcuda=enabled into build-gpu/ unless a prebuilt BUILD_DIR (a meson build dir) or
+#      a BUNDLE.tar.xz made by tests/gpu/bundle.sh (executables, libraries, golden data) is given;
 #   2. nvidia-smi summary;
 #   3. GPU tests: op parity CUDA vs CPU (test-cuda-ops, flash and reference attention), and the
 #      golden replays through CUDA when their test executables exist (HART_TEST_BACKEND=cuda);
@@ -43,14 +43,19 @@ case "$build" in
 *.tar.xz)
   mkdir -p /tmp/hart-gpu-bundle
   tar -C /tmp/hart-gpu-bundle -xJf "$build" || { note "BUNDLE: cannot extract $build"; exit 1; }
-  build=$(ls -d /tmp/hart-gpu-bundle/*/ | head -1)
+  build=/tmp/hart-gpu-bundle/hart-gpu
   ;;
 esac
 build=$(cd "$build" && pwd)
 export HART_CUDA_MODULE="$build/engine/src/cuda/libhart-cuda.so"
 export LD_LIBRARY_PATH="$build/gpu-libs:/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+if [ -z "${HART_SHARED:-}" ]; then
+  for d in "$build/shared" "$src/shared" "$src/../shared"; do
+    if [ -d "$d/golden" ]; then HART_SHARED=$d; break; fi
+  done
+fi
 export HART_SHARED=${HART_SHARED:-$src/shared}
-[ -d "$HART_SHARED" ] || HART_SHARED="$src/../shared"
+note "golden data: $HART_SHARED ($(ls "$HART_SHARED/golden" 2>/dev/null | tr '\n' ' '))"
 export HART_TEST_PRINT=1
 if [ ! -f "$HART_CUDA_MODULE" ]; then
   note "BUILD: no CUDA module at $HART_CUDA_MODULE"
@@ -65,7 +70,7 @@ note "GPU: ${gpu:-unknown}"
 
 # 3. tests
 status=0
-if run test-cuda-ops 150 "$build/tests/test-cuda-ops" --verbose; then
+if run test-cuda-ops 120 "$build/tests/test-cuda-ops" --verbose; then
   note "test-cuda-ops (flash attention): PASS"
 else
   rc=$?
@@ -79,9 +84,17 @@ else
   note "test-cuda-ops /cuda/attention with HART_CUDA_ATTN=ref: FAIL"
   status=1
 fi
+if [ -x "$build/tests/test-text-ops" ]; then
+  if run test-text-ops 60 "$build/tests/test-text-ops" --verbose; then
+    note "test-text-ops (Qwen2 ops, CPU and CUDA): PASS"
+  else
+    note "test-text-ops: FAIL"
+    status=1
+  fi
+fi
 for t in test-replay; do
   if [ -x "$build/tests/$t" ]; then
-    if HART_TEST_BACKEND=cuda run "$t-cuda" 120 "$build/tests/$t" --verbose; then
+    if HART_TEST_BACKEND=cuda run "$t-cuda" 100 "$build/tests/$t" --verbose; then
       if grep -q '# SKIP' "$logs/$t-cuda.log"; then
         note "$t with HART_TEST_BACKEND=cuda: PASS with skips ($(grep -c '# SKIP' "$logs/$t-cuda.log") skipped; see log)"
       else
@@ -95,7 +108,7 @@ for t in test-replay; do
 done
 
 # 4. benchmarks
-if run bench-release 120 "$build/tests/bench-ops-pipeline" --backend cuda --depth 24 --runs 3; then
+if run bench-release 100 "$build/tests/bench-ops-pipeline" --backend cuda --depth 24 --runs 3; then
   note "bench-ops-pipeline, released shapes (depth 24, 1024 px, B=1, CFG):"
   grep -E 'scale|diffusion|decoder|TOTAL|memory|backend' "$logs/bench-release.log" | sed 's/^/  /' \
     | tee -a "$summary" >/dev/null
@@ -113,6 +126,13 @@ elif "$build/engine/hart" bench --help 2>&1 | grep -q -- '--release-shapes'; the
   tail -25 "$logs/hart-bench.log" | sed 's/^/  /' >>"$summary"
 else
   note "hart bench --release-shapes: not available in this build"
+fi
+elapsed=$(($(date +%s) - t_start))
+if [ $elapsed -lt 330 ] && [ -x "$build/tests/bench-text" ]; then
+  run bench-text-cuda 60 "$build/tests/bench-text" --backend cuda --reps 3 \
+    && note "Qwen2 encoder (bench-text --backend cuda): $(grep -iE 'median|mean|best|total' \
+      "$logs/bench-text-cuda.log" | tr '\n' ';' | cut -c1-200)" \
+    || note "bench-text --backend cuda: FAILED"
 fi
 elapsed=$(($(date +%s) - t_start))
 if [ $elapsed -lt 360 ]; then
