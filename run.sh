@@ -24,7 +24,13 @@ if [ -z "${HART_STUDIO_MODEL_DIR:-}" ]; then
   if [ "$configured" = "''" ]; then
     export HART_STUDIO_MODEL_DIR="$shared/golden/tiny"
     if [ -z "${HART_STUDIO_TEXT_MODEL_DIR:-}" ] && [ -d "$shared/text/qwen2-tiny" ]; then
-      export HART_STUDIO_TEXT_MODEL_DIR="$shared/text/qwen2-tiny"
+      # The tiny Qwen2 keeps its tokenizer one level up: link a complete folder in the build tree.
+      text_dir="$PWD/build/tiny-text-model"
+      mkdir -p "$text_dir"
+      ln -sfn "$shared/text/qwen2-tiny/config.json" "$text_dir/config.json"
+      ln -sfn "$shared/text/qwen2-tiny/model.safetensors" "$text_dir/model.safetensors"
+      ln -sfn "$shared/text/tokenizer.json" "$text_dir/tokenizer.json"
+      export HART_STUDIO_TEXT_MODEL_DIR="$text_dir"
     fi
     echo "run.sh: no model configured, using the tiny reference model $HART_STUDIO_MODEL_DIR"
   fi

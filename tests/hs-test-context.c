@@ -2,7 +2,10 @@
 #include "hs-test-context.h"
 
 #include <gio/gio.h>
+#include <glib/gstdio.h>
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tensor.h"
 
@@ -73,10 +76,47 @@ static hart_status try_open(const char *model, const char *text, char *errbuf, s
   return st;
 }
 
-char *hs_test_engine_skip_reason(gboolean *text_usable)
+static const char *const text_links[][2] = {
+  { "text/qwen2-tiny/config.json", "config.json" },
+  { "text/qwen2-tiny/model.safetensors", "model.safetensors" },
+  { "text/tokenizer.json", "tokenizer.json" },
+};
+
+char *hs_test_make_text_dir(void)
+{
+  char *dir;
+
+  for (gsize i = 0; i < G_N_ELEMENTS(text_links); i++) {
+    g_autofree char *src = hs_test_shared_path(text_links[i][0]);
+    if (!g_file_test(src, G_FILE_TEST_EXISTS))
+      return NULL;
+  }
+  dir = g_dir_make_tmp("hs-text-XXXXXX", NULL);
+  for (gsize i = 0; i < G_N_ELEMENTS(text_links); i++) {
+    g_autofree char *src = hs_test_shared_path(text_links[i][0]);
+    g_autofree char *abs = g_canonicalize_filename(src, NULL);
+    g_autofree char *dst = g_build_filename(dir, text_links[i][1], NULL);
+    if (symlink(abs, dst) != 0)
+      g_error("symlink %s -> %s: %s", dst, abs, g_strerror(errno));
+  }
+  return dir;
+}
+
+void hs_test_remove_text_dir(char *dir)
+{
+  if (dir == NULL)
+    return;
+  for (gsize i = 0; i < G_N_ELEMENTS(text_links); i++) {
+    g_autofree char *dst = g_build_filename(dir, text_links[i][1], NULL);
+    g_unlink(dst);
+  }
+  g_rmdir(dir);
+  g_free(dir);
+}
+
+char *hs_test_engine_skip_reason_with_text(const char *text, gboolean *text_usable)
 {
   g_autofree char *model = hs_test_shared_path("golden/tiny");
-  g_autofree char *text = hs_test_shared_path("text/qwen2-tiny");
   char errbuf[512] = "";
   hart_status st;
 
@@ -93,4 +133,12 @@ char *hs_test_engine_skip_reason(gboolean *text_usable)
     return g_strdup_printf("engine cannot run the tiny model yet: %s", errbuf);
   /* Any other failure is the test's to report. */
   return NULL;
+}
+
+char *hs_test_engine_skip_reason(gboolean *text_usable)
+{
+  g_autofree char *text = hs_test_shared_path("text/qwen2-tiny");
+
+  return hs_test_engine_skip_reason_with_text(g_file_test(text, G_FILE_TEST_IS_DIR) ? text : NULL,
+                                              text_usable);
 }

@@ -11,6 +11,7 @@
 
 #include "backend.h"
 #include "hart.h"
+#include "image.h"
 #include "text_encoder.h"
 
 #define N_CTX 16 /* the tiny HART model's context_token */
@@ -104,6 +105,57 @@ static void generate(hart_engine *e, const char *prompt, const float *ctx, const
     g_error("hart_generate: %s", hart_engine_last_error(e));
 }
 
+/* `hart generate --text-model DIR --prompt TEXT` writes the PNG of the library's image. */
+static void check_cli(const hart_image *img, const char *prompt)
+{
+  char *model = ht_shared_path("golden/tiny"), *tmp = g_dir_make_tmp("hart-gen-XXXXXX", NULL);
+  char *want = g_build_filename(tmp, "want.png", NULL),
+       *got = g_build_filename(tmp, "got.png", NULL);
+  const char *argv[] = { g_getenv("HART_CLI"),
+                         "generate",
+                         "--model",
+                         model,
+                         "--text-model",
+                         text_dir,
+                         "--prompt",
+                         prompt,
+                         "--seed",
+                         "7",
+                         "--backend",
+                         "cpu",
+                         "--threads",
+                         "2",
+                         "--quiet",
+                         "--out",
+                         got,
+                         NULL };
+  char *a = NULL, *b = NULL, *err_out = NULL;
+  gsize la = 0, lb = 0;
+  int status;
+  hart_error err = { 0 };
+
+  g_assert_nonnull(argv[0]);
+  g_assert_cmpint(hart_png_write(want, img->rgb, img->width, img->height, NULL, &err), ==, HART_OK);
+  g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL,
+                             NULL, &err_out, &status, NULL));
+  if (!g_spawn_check_wait_status(status, NULL))
+    g_error("hart generate failed: %s", err_out);
+  g_assert_true(g_file_get_contents(want, &a, &la, NULL));
+  g_assert_true(g_file_get_contents(got, &b, &lb, NULL));
+  g_assert_cmpuint(la, ==, lb);
+  g_assert_true(memcmp(a, b, la) == 0);
+  g_unlink(want);
+  g_unlink(got);
+  g_rmdir(tmp);
+  g_free(a);
+  g_free(b);
+  g_free(err_out);
+  g_free(want);
+  g_free(got);
+  g_free(tmp);
+  g_free(model);
+}
+
 /* The 16-token encoding equals the first 16 rows of the golden 300-token one: attention is
  * causal, so rows before the cut see exactly the same ids. */
 static void test_context_16(void)
@@ -138,9 +190,9 @@ static void test_context_16(void)
   g_free(prompt);
 }
 
-/* A prompt request gives the image of a context request with the encoder's own context, mask
- * and positions (so the prompt path passes them through unchanged); another prompt gives another
- * image; releasing the text model between requests changes nothing. */
+/* A prompt request (library and `hart generate`) gives the image of a context request with the
+ * encoder's own context, mask and positions (so the prompt path passes them through unchanged);
+ * another prompt gives another image; releasing the text model between requests changes nothing. */
 static void test_generate_from_prompt(void)
 {
   hart_error err = { 0 };
@@ -167,6 +219,7 @@ static void test_generate_from_prompt(void)
   g_test_message("prompt -> %dx%d image: text %.3f s, total %.3f s", a.width, a.height, a.t_text,
                  a.t_total);
   bytes = (size_t)a.width * (size_t)a.height * 3;
+  check_cli(&a, p0);
 
   g_assert_cmpint(hart_backend_cpu_new(2, &err, &be), ==, HART_OK);
   be->err = &err;

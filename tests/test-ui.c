@@ -610,10 +610,10 @@ int main(int argc, char *argv[])
   model = g_dir_make_tmp("hs-fake-model-XXXXXX", NULL);
   text = g_strdup("");
 #else
-  skip_reason = hs_test_engine_skip_reason(&text_usable);
-  /* The tiny golden model, as run.sh configures it. */
+  /* The tiny golden model and the tiny Qwen2, as run.sh configures them. */
+  text = hs_test_make_text_dir();
+  skip_reason = hs_test_engine_skip_reason_with_text(text, &text_usable);
   model = hs_test_shared_path("golden/tiny");
-  text = hs_test_shared_path("text/qwen2-tiny");
 #endif
   g_setenv("HART_STUDIO_MODEL_DIR", model, TRUE);
   if (text_usable)
@@ -637,6 +637,8 @@ int main(int argc, char *argv[])
   g_assert_finalize_object(app);
 #ifdef HS_TEST_FAKE_ENGINE
   g_rmdir(model);
+#else
+  hs_test_remove_text_dir(g_steal_pointer(&text));
 #endif
   g_free(skip_reason);
   g_free(artifacts);

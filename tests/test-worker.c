@@ -14,6 +14,9 @@
 
 static char *skip_reason;
 static gboolean text_usable;
+static char *text_dir;
+/* Previews of a whole run (set by /worker/generate, which runs first). */
+static guint full_run_previews;
 
 static gboolean engine_usable(void)
 {
@@ -84,8 +87,7 @@ static HsEngineWorker *open_tiny(hart_engine_info *info)
 {
   HsEngineWorker *worker = hs_engine_worker_new();
   g_autofree char *model = hs_test_shared_path("golden/tiny");
-  g_autofree char *text = hs_test_shared_path("text/qwen2-tiny");
-  g_autoptr(HsEngineOptions) options = hs_engine_options_new(model, text_usable ? text : NULL);
+  g_autoptr(HsEngineOptions) options = hs_engine_options_new(model, text_usable ? text_dir : NULL);
   Wait w = { 0 };
   gint64 t0 = g_get_monotonic_time();
 
@@ -158,6 +160,7 @@ static void test_generate(void)
                  hs_generation_get_previews_emitted(generation),
                  hs_generation_get_previews_delivered(generation));
   g_assert_cmpuint(hs_generation_get_previews_emitted(generation), >=, (guint)info.n_scales);
+  full_run_previews = hs_generation_get_previews_emitted(generation);
   g_assert_cmpuint(hs_generation_get_previews_delivered(generation), <=,
                    hs_generation_get_previews_emitted(generation));
 
@@ -198,9 +201,6 @@ static gpointer canceller_main(gpointer data)
   }
   return NULL;
 }
-
-/* Previews of a whole run (set by /worker/generate, which runs first). */
-static guint full_run_previews;
 
 static void test_cancel_mid_run(void)
 {
@@ -374,7 +374,8 @@ int main(int argc, char *argv[])
   int ret;
 
   g_test_init(&argc, &argv, NULL);
-  skip_reason = hs_test_engine_skip_reason(&text_usable);
+  text_dir = hs_test_make_text_dir();
+  skip_reason = hs_test_engine_skip_reason_with_text(text_dir, &text_usable);
   g_test_add_func("/worker/generate", test_generate);
   g_test_add_func("/worker/cancel-mid-run", test_cancel_mid_run);
   g_test_add_func("/worker/shutdown-while-running", test_shutdown_while_running);
@@ -382,5 +383,6 @@ int main(int argc, char *argv[])
   g_test_add_func("/worker/png-metadata", test_png_metadata);
   ret = g_test_run();
   g_free(skip_reason);
+  hs_test_remove_text_dir(text_dir);
   return ret;
 }

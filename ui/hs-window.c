@@ -95,7 +95,10 @@ static void on_open_done(GObject *source, GAsyncResult *result, gpointer user_da
   g_autoptr(GError) error = NULL;
   gboolean ok = hs_engine_worker_open_finish(HS_ENGINE_WORKER(source), result, &error);
 
-  if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+  /* A load that was superseded (the folder or device changed meanwhile) is ignored, even when
+   * it finished before its cancellation could take effect. */
+  if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED) ||
+      g_task_get_cancellable(G_TASK(result)) != self->open_cancellable)
     return;
   g_clear_object(&self->open_cancellable);
   /* A text encoder the engine cannot use should not keep the picture model from loading: the

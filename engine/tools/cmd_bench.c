@@ -25,6 +25,23 @@ static double median(double *v, int n)
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+/* Live per-scale times on stderr, so a long run shows where it is. */
+static int on_scale(void *ud, int si, int n_scales, const float *f_hat)
+{
+  double *t_last = ud, now = (double)g_get_monotonic_time() / 1e6;
+  fprintf(stderr, "  scale %d/%d done (+%.2f s)\n", si + 1, n_scales, now - *t_last);
+  *t_last = now;
+  return 0;
+}
+
+static int on_step(int k, int n_steps, const float *x, void *ud)
+{
+  double *t_last = ud, now = (double)g_get_monotonic_time() / 1e6;
+  fprintf(stderr, "  diffusion step %d/%d (+%.2f s)\n", k + 1, n_steps, now - *t_last);
+  *t_last = now;
+  return 0;
+}
+
 static long peak_rss_mib(void)
 {
   struct rusage ru;
@@ -146,7 +163,11 @@ int hart_cmd_bench(int argc, char **argv)
   t = g_new0(hart_gen_times, runs);
   for (int i = 0; i < runs; i++) {
     hart_gen_request r;
+    double t_last = (double)g_get_monotonic_time() / 1e6;
     memset(&r, 0, sizeof r);
+    r.on_scale = on_scale;
+    r.on_diffusion_step = on_step;
+    r.ud = &t_last;
     r.context = ctx;
     r.context_mask = mask;
     r.position_ids = pos;
