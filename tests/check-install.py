@@ -83,8 +83,10 @@ def check_runnable(bin_d, data_d, locale_d):
              if l.startswith('Exec=')]
     if not execs or not (bin_d / execs[0]).is_file():
         problems.append(f'desktop file Exec={execs} is not an installed binary')
-    if 'Name[de]=' not in desktop.read_text(encoding='utf-8'):
-        problems.append('the installed desktop file has no German Name[de]')
+    keys = [l.split('=', 1)[0] for l in desktop.read_text(encoding='utf-8').splitlines()]
+    for key in ('Name[de]', 'GenericName[de]', 'Comment[de]', 'Keywords[de]'):
+        if key not in keys:
+            problems.append(f'the installed desktop file has no {key}')
     if shutil.which('desktop-file-validate'):
         r = run(['desktop-file-validate', str(desktop)])
         if r.returncode != 0:
