@@ -131,7 +131,7 @@ static hart_status get_string(cfg_reader *r, const char *key, const char *def, c
 /* A bool key whose only supported value is `want`. */
 static hart_status require_bool(cfg_reader *r, const char *key, int def, int want)
 {
-  int v;
+  int v = def;
   hart_status st = get_bool(r, key, def, &v);
   if (st != HART_OK)
     return st;
@@ -143,7 +143,7 @@ static hart_status require_bool(cfg_reader *r, const char *key, int def, int wan
 
 static hart_status require_string(cfg_reader *r, const char *key, const char *def, const char *want)
 {
-  const char *v;
+  const char *v = def;
   hart_status st = get_string(r, key, def, &v);
   if (st != HART_OK)
     return st;

@@ -46,6 +46,8 @@ static void add_tensor(rnd_builder *r, const char *name, int ndim, const int64_t
   t->nbytes = (size_t)n * sizeof(float);
 }
 
+/* Name buffers shrink towards the callers (128 -> 192 -> 256) so that every composed name
+ * provably fits: the compiler checks the worst case at -O3. */
 static void add_conv(rnd_builder *r, const char *prefix, int cout, int cin, int k)
 {
   char name[256];
@@ -68,7 +70,7 @@ static void add_norm(rnd_builder *r, const char *prefix, int c)
 
 static void add_resblock(rnd_builder *r, const char *prefix, int cin, int cout)
 {
-  char name[256];
+  char name[192];
   snprintf(name, sizeof name, "%s.norm1", prefix);
   add_norm(r, name, cin);
   snprintf(name, sizeof name, "%s.conv1", prefix);
@@ -85,7 +87,7 @@ static void add_resblock(rnd_builder *r, const char *prefix, int cin, int cout)
 
 static void add_attn(rnd_builder *r, const char *prefix, int c)
 {
-  char name[256];
+  char name[192];
   snprintf(name, sizeof name, "%s.norm", prefix);
   add_norm(r, name, c);
   snprintf(name, sizeof name, "%s.qkv", prefix);
@@ -100,7 +102,7 @@ hart_status hart_vae_random_weights(const hart_vae_config *cfg, uint64_t seed,
   rnd_builder r = { 0 };
   int n = cfg->n_ch_mult, Cv = cfg->z_channels, block_in;
   int64_t cb[2] = { cfg->vocab_size, Cv };
-  char name[256];
+  char name[128];
 
   *out = NULL;
   r.set = hart_tensor_set_new("random tokenizer weights");
