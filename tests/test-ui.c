@@ -568,6 +568,22 @@ static void test_device_memory_error(void)
 
 /* --- driver: the tests run inside the application's main loop ------------------------------ */
 
+/* Removes a folder the test made (the history and model store of the run). */
+static void remove_tree(const char *path)
+{
+  g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
+    g_autofree char *child = g_build_filename(path, name, NULL);
+    if (g_file_test(child, G_FILE_TEST_IS_DIR) && !g_file_test(child, G_FILE_TEST_IS_SYMLINK))
+      remove_tree(child);
+    else
+      g_unlink(child);
+  }
+  g_rmdir(path);
+}
+
 static int test_status;
 
 static gboolean run_tests(gpointer data)
@@ -595,6 +611,7 @@ int main(int argc, char *argv[])
 {
   g_autofree char *model = NULL;
   g_autofree char *text = NULL;
+  g_autofree char *data_home = NULL;
   char *app_argv[] = { argv[0], NULL };
   int status;
 
@@ -604,6 +621,9 @@ int main(int argc, char *argv[])
   artifacts =
       g_strdup(g_getenv("HS_TEST_ARTIFACTS") ? g_getenv("HS_TEST_ARTIFACTS") : "ui-artifacts");
   g_mkdir_with_parents(artifacts, 0755);
+  /* A fresh history and model store for every run (both live under XDG_DATA_HOME). */
+  data_home = g_dir_make_tmp("hs-ui-data-XXXXXX", NULL);
+  g_setenv("XDG_DATA_HOME", data_home, TRUE);
 #ifdef HS_TEST_FAKE_ENGINE
   /* 14 steps of 25 ms: long enough to watch previews and cancel, short for the test. */
   fake_engine_reset(14, 25000);
@@ -640,6 +660,7 @@ int main(int argc, char *argv[])
 #else
   hs_test_remove_text_dir(g_steal_pointer(&text));
 #endif
+  remove_tree(data_home);
   g_free(skip_reason);
   g_free(artifacts);
   return status != 0 ? status : test_status;
