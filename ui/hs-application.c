@@ -88,9 +88,9 @@ static void action_preferences(GSimpleAction *action, GVariant *param, gpointer 
   HsApplication *self = user_data;
   GtkWindow *prefs = GTK_WINDOW(hs_preferences_window_new());
 
-  adw_preferences_window_add(
-      ADW_PREFERENCES_WINDOW(prefs),
-      ADW_PREFERENCES_PAGE(hs_models_page_new(self->model_store, hs_model_release_default(), NULL)));
+  adw_preferences_window_add(ADW_PREFERENCES_WINDOW(prefs),
+                             ADW_PREFERENCES_PAGE(hs_models_page_new(
+                                 self->model_store, hs_model_release_default(), NULL)));
   gtk_window_set_transient_for(prefs, main_window(self));
   gtk_window_present(prefs);
 }

@@ -56,8 +56,7 @@ static void reuse_seed(HsWindow *self, const HsGenParams *params)
   gtk_toggle_button_set_active(self->seed_lock_button, TRUE);
 }
 
-static void on_reuse(HsGalleryView *gallery, const HsGenParams *params, guint what,
-                     HsWindow *self)
+static void on_reuse(HsGalleryView *gallery, const HsGenParams *params, guint what, HsWindow *self)
 {
   if ((what & HS_GALLERY_REUSE_PROMPT) && params->prompt != NULL)
     gtk_text_buffer_set_text(gtk_text_view_get_buffer(self->prompt_view), params->prompt, -1);
