@@ -82,6 +82,11 @@ static gboolean is_ready(gpointer data)
   return _hs_window_get_state(window) == HS_WINDOW_READY;
 }
 
+static gboolean stack_settled(gpointer data)
+{
+  return !gtk_stack_get_transition_running(window->stack);
+}
+
 static gboolean is_flag_set(gpointer data)
 {
   return *(gboolean *)data;
@@ -184,6 +189,8 @@ static void test_launch(void)
   g_assert_true(HS_IS_WINDOW(window));
   g_assert_true(gtk_widget_get_visible(GTK_WIDGET(window)));
   spin_until(is_not_loading, NULL, 120);
+  /* The page change cross-fades (it started before the test turned animations off). */
+  spin_until(stack_settled, NULL, 10);
   screenshot("01-launch.png");
 
   if (skip_reason != NULL) {

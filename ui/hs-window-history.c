@@ -97,6 +97,16 @@ static gboolean on_drop(GtkDropTarget *target, const GValue *value, double x, do
   return TRUE;
 }
 
+/* Save and Copy in the header bar act on the canvas: they show with the Create page only (the
+ * gallery has its own buttons for the picture it shows). */
+static void on_page_changed(AdwViewStack *stack, GParamSpec *pspec, HsWindow *self)
+{
+  gboolean create = g_strcmp0(adw_view_stack_get_visible_child_name(stack), "create") == 0;
+
+  gtk_widget_set_visible(self->save_button, create);
+  gtk_widget_set_visible(self->copy_button, create);
+}
+
 void _hs_window_init_history(HsWindow *self, HsHistory *history)
 {
   GtkDropTarget *drop = gtk_drop_target_new(G_TYPE_INVALID, GDK_ACTION_COPY);
@@ -106,6 +116,8 @@ void _hs_window_init_history(HsWindow *self, HsHistory *history)
   self->gallery = hs_gallery_view_new(history);
   adw_bin_set_child(self->gallery_bin, GTK_WIDGET(self->gallery));
   g_signal_connect_object(self->gallery, "reuse", G_CALLBACK(on_reuse), self, 0);
+  g_signal_connect_object(self->view_stack, "notify::visible-child-name",
+                          G_CALLBACK(on_page_changed), self, 0);
 
   gtk_drop_target_set_gtypes(drop, types, G_N_ELEMENTS(types));
   g_signal_connect_object(drop, "drop", G_CALLBACK(on_drop), self, 0);

@@ -23,6 +23,8 @@ struct _HsWindow {
   AdwToastOverlay *toast_overlay;
   AdwViewStack *view_stack;
   AdwViewSwitcherTitle *switcher_title;
+  GtkWidget *save_button;
+  GtkWidget *copy_button;
   GtkStack *stack;
   AdwBin *first_run_bin;
   AdwBin *gallery_bin;

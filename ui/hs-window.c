@@ -618,6 +618,8 @@ static void hs_window_class_init(HsWindowClass *klass)
   gtk_widget_class_bind_template_child(widget_class, HsWindow, toast_overlay);
   gtk_widget_class_bind_template_child(widget_class, HsWindow, view_stack);
   gtk_widget_class_bind_template_child(widget_class, HsWindow, switcher_title);
+  gtk_widget_class_bind_template_child(widget_class, HsWindow, save_button);
+  gtk_widget_class_bind_template_child(widget_class, HsWindow, copy_button);
   gtk_widget_class_bind_template_child(widget_class, HsWindow, stack);
   gtk_widget_class_bind_template_child(widget_class, HsWindow, first_run_bin);
   gtk_widget_class_bind_template_child(widget_class, HsWindow, gallery_bin);
