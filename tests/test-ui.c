@@ -57,6 +57,10 @@ static GLogWriterOutput log_writer(GLogLevelFlags level, const GLogField *fields
   return g_log_writer_default(level, fields, n_fields, data);
 }
 static guint64 first_seed;
+#ifndef HS_TEST_FAKE_ENGINE
+/* The tiny Qwen2 folder main() makes. */
+static char *text_dir;
+#endif
 
 static void spin_until(gboolean (*done)(gpointer), gpointer data, double timeout_s)
 {
@@ -911,6 +915,74 @@ static void test_first_run(void)
   gtk_window_destroy(prefs);
 }
 
+#ifndef HS_TEST_FAKE_ENGINE
+static gboolean window_not_loading(gpointer data)
+{
+  return _hs_window_get_state(data) != HS_WINDOW_LOADING;
+}
+
+static char *import_into_store(HsModelStore *store, const char *folder)
+{
+  g_autoptr(GError) error = NULL;
+  char *entry = hs_model_store_import_sync(store, folder, NULL, NULL, NULL, &error);
+
+  g_assert_no_error(error);
+  g_test_message("imported %s into %s", folder, entry);
+  return entry;
+}
+
+/* After the first-run page got both parts into the store (as its "Import Existing Folder…"
+ * does), the window opens them and remembers them; a later window with nothing configured finds
+ * them in the store by itself. */
+static void test_first_run_import(void)
+{
+  HsModelStore *store = hs_application_get_model_store(app);
+  g_autofree char *tiny = hs_test_shared_path("golden/tiny");
+  g_autofree char *hart_entry = NULL;
+  g_autofree char *text_entry = NULL;
+  g_autofree char *hart_ready = NULL;
+  g_autofree char *text_ready = NULL;
+  g_autofree char *setting = NULL;
+  HsWindow *second;
+
+  if (!engine_usable())
+    return;
+  if (!text_usable) {
+    g_test_skip("the tiny text encoder is not usable");
+    return;
+  }
+  hart_entry = import_into_store(store, tiny);
+  text_entry = import_into_store(store, text_dir);
+  g_assert_true(
+      hs_model_store_find_ready(store, hs_model_release_default(), &hart_ready, &text_ready));
+  g_assert_cmpstr(hart_ready, ==, hart_entry);
+  g_assert_cmpstr(text_ready, ==, text_entry);
+
+  /* What HsModelsFirstRun emits once both parts are installed. */
+  g_signal_emit_by_name(_hs_window_get_first_run(window), "ready", hart_ready, text_ready);
+  spin_until(is_not_loading, NULL, 120);
+  g_assert_cmpint(_hs_window_get_state(window), ==, HS_WINDOW_READY);
+  g_assert_cmpstr(_hs_window_get_page(window), ==, "main");
+  g_assert_cmpstr(window->model_dir, ==, hart_entry);
+  setting = g_settings_get_string(window->settings, "model-dir");
+  g_assert_cmpstr(setting, ==, hart_entry);
+  spin_until(stack_settled, NULL, 10);
+  screenshot("24-first-run-ready.png");
+
+  /* Nothing configured, but the store has a ready model: a new window opens it. */
+  g_settings_reset(window->settings, "model-dir");
+  g_settings_reset(window->settings, "text-model-dir");
+  second = hs_window_new(ADW_APPLICATION(app), hs_application_get_worker(app),
+                         hs_application_get_history(app), store);
+  gtk_window_present(GTK_WINDOW(second));
+  spin_until(window_not_loading, second, 120);
+  g_assert_cmpint(_hs_window_get_state(second), ==, HS_WINDOW_READY);
+  g_assert_cmpstr(second->model_dir, ==, hart_entry);
+  g_assert_cmpstr(second->text_model_dir, ==, text_entry);
+  gtk_window_destroy(GTK_WINDOW(second));
+}
+#endif
+
 #ifdef HS_TEST_FAKE_ENGINE
 static AdwMessageDialog *find_message_dialog(void)
 {
@@ -1028,6 +1100,7 @@ int main(int argc, char *argv[])
 #else
   /* The tiny golden model and the tiny Qwen2, as run.sh configures them. */
   text = hs_test_make_text_dir();
+  text_dir = text;
   skip_reason = hs_test_engine_skip_reason_with_text(text, &text_usable);
   model = hs_test_shared_path("golden/tiny");
 #endif
@@ -1045,6 +1118,9 @@ int main(int argc, char *argv[])
 
   if (first_run) {
     g_test_add_func("/ui/first-run", test_first_run);
+#ifndef HS_TEST_FAKE_ENGINE
+    g_test_add_func("/ui/first-run-import", test_first_run_import);
+#endif
   } else {
     g_test_add_func("/ui/launch", test_launch);
     g_test_add_func("/ui/shortcuts", test_shortcuts);
