@@ -324,6 +324,7 @@ static void rb_init(resblk *r, int cin, int cout)
 {
   r->cin = cin;
   r->cout = cout;
+  r->nin = r->ninb = NULL; /* only blocks that change the channel count have a shortcut conv */
   r->n1w = W(cin, 1, HART_WUSE_VECTOR);
   r->n1b = W(cin, 1, HART_WUSE_VECTOR);
   r->c1 = Wconv(cout, cin, 3);

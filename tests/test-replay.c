@@ -190,6 +190,40 @@ static double cmp_f32(run_state *s, const char *name, int64_t rows_limit, double
   return e;
 }
 
+static int64_t boundary_swaps;
+
+/* Whether two ascending kept sets of K ids differ only near their thresholds: every id kept by
+ * the reference alone has a reference logit within tol*ref of the reference's k-th largest, and
+ * every id kept by the engine alone an engine logit within tol*ref of the engine's k-th largest
+ * (ref = the row's largest reference magnitude). */
+static gboolean is_boundary_swap(const int64_t *ek, const float *el, const int64_t *gk,
+                                 const float *gl, int64_t K, double tol)
+{
+  double gthr = INFINITY, ethr = INFINITY, ref = 0.0;
+  int64_t i = 0, j = 0;
+  for (int64_t t = 0; t < K; t++) {
+    gthr = fmin(gthr, gl[t]);
+    ethr = fmin(ethr, el[t]);
+    ref = fmax(ref, fabs(gl[t]));
+  }
+  tol *= ref > 0 ? ref : 1;
+  while (i < K || j < K) {
+    if (i < K && j < K && ek[i] == gk[j]) {
+      i++;
+      j++;
+    } else if (j >= K || (i < K && ek[i] < gk[j])) {
+      if (!(el[i] - ethr <= tol)) /* kept by the engine only */
+        return FALSE;
+      i++;
+    } else {
+      if (!(gl[j] - gthr <= tol)) /* kept by the reference only */
+        return FALSE;
+      j++;
+    }
+  }
+  return TRUE;
+}
+
 /* The engine's own top-k sets vs the recorded ones: returns the number of rows that differ and
  * checks the mixed logits on the rows that agree. */
 static int cmp_keep(run_state *s, int si, double tol)
@@ -219,6 +253,17 @@ static int cmp_keep(run_state *s, int si, double tol)
   tol = tol_for(tol);
   for (int64_t r = 0; r < rows; r++) {
     int same = memcmp((int64_t *)dk->data + r * K, want_k + r * K, (size_t)K * 8) == 0;
+    if (!same && ht_backend_is_cuda()) {
+      /* fp16 GEMM operands move logits by ~1e-3 of their size while the gap between the k-th and
+       * (k+1)-th largest is often smaller (golden README), so on CUDA a kept set may differ, but
+       * only by swaps at the threshold: such a row is accepted, anything else is not. */
+      if (!is_boundary_swap((int64_t *)dk->data + r * K, (float *)dl->data + r * K,
+                            want_k + r * K, want_l + r * K, K, tol))
+        g_error("%s row %lld: the kept set differs beyond a swap at the threshold", nk,
+                (long long)r);
+      boundary_swaps++;
+      continue;
+    }
     if (!same) {
       bad++;
       continue;
@@ -229,8 +274,10 @@ static int cmp_keep(run_state *s, int si, double tol)
       maxerr = fmax(maxerr, fabs(w - gv));
     }
   }
-  g_test_message("%s: %lld of %lld rows differ; keep_logit max rel err %.3g", nk, (long long)bad,
-                 (long long)rows, maxerr / (ref > 0 ? ref : 1));
+  g_test_message("%s: %lld of %lld rows differ; keep_logit max rel err %.3g; %lld boundary swaps "
+                 "so far",
+                 nk, (long long)bad, (long long)rows, maxerr / (ref > 0 ? ref : 1),
+                 (long long)boundary_swaps);
   if (!(maxerr <= tol * (ref > 0 ? ref : 1)))
     g_error("%s: max rel err %.3g exceeds %.1g", nl, maxerr / ref, tol);
   g_free(want_k);

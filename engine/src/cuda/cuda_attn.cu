@@ -327,6 +327,17 @@ static int flash_launch_bq(hart_backend *be, hart_status *st, float *o, const fl
   return 1;
 }
 
+/* HART_CUDA_FLASH_BQ=64 keeps 64-query blocks everywhere (for timing the two variants). */
+static int force_bq64(void)
+{
+  static int cached = -1;
+  if (cached < 0) {
+    const char *e = getenv("HART_CUDA_FLASH_BQ");
+    cached = e != NULL && strcmp(e, "64") == 0;
+  }
+  return cached;
+}
+
 /* 128 queries per block halve the K/V tile traffic when there are many queries and the shared
  * memory allows it (sm_80/sm_90); 64 otherwise. Returns 0 when the flash kernel does not apply
  * (the caller then uses the reference kernel). */
@@ -337,7 +348,8 @@ static int flash_launch(hart_backend *be, hart_status *st, float *o, const float
 {
   if (G * H > 65535 || ((uintptr_t)o | (uintptr_t)q | (uintptr_t)kc | (uintptr_t)vc) % 16 != 0)
     return 0;
-  if (n > 64 && flash_launch_bq<HD, 128>(be, st, o, q, kc, vc, G, H, n, L, Lmax, scale))
+  if (n > 64 && !force_bq64() &&
+      flash_launch_bq<HD, 128>(be, st, o, q, kc, vc, G, H, n, L, Lmax, scale))
     return 1;
   return flash_launch_bq<HD, 64>(be, st, o, q, kc, vc, G, H, n, L, Lmax, scale);
 }

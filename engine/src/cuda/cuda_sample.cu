@@ -319,7 +319,8 @@ static __global__ void __launch_bounds__(SAMPLE_THREADS) k_sample(sample_dev a)
           a.replay_gumbel
               ? a.replay_gumbel[r * a.replay_K + j]
               : -logf(-logf(hart_philox_uniform(a.seed, a.stage, 1, (uint64_t)(r * V + v))));
-      float z = (g[v] * a.smooth_mul + gum) / a.tau;
+      /* No FMA: the logits are scaled by up to ~40 here, so match the CPU's rounding. */
+      float z = __fdiv_rn(__fadd_rn(__fmul_rn(g[v], a.smooth_mul), gum), a.tau);
       y[j] = z;
       m2 = fmaxf(m2, z);
     }
