@@ -132,10 +132,10 @@ fi
 elapsed=$(($(date +%s) - t_start))
 if [ $elapsed -lt 300 ]; then
   # Attention variant timing for the next tuning step: 64- vs 128-query flash blocks.
-  HART_CUDA_FLASH_BQ=64 run bench-bq64 60 "$build/tests/bench-ops-pipeline" --backend cuda \
+  HART_CUDA_FLASH_BQ=128 run bench-bq128 60 "$build/tests/bench-ops-pipeline" --backend cuda \
     --depth 24 --runs 1 --no-decoder \
-    && note "flash attention with 64-query blocks (HART_CUDA_FLASH_BQ=64), same bench:" \
-    && grep -E 'scale 1[0-3]|TOTAL' "$logs/bench-bq64.log" | sed 's/^/  /' >>"$summary"
+    && note "flash attention with 128-query blocks (HART_CUDA_FLASH_BQ=128), same bench:" \
+    && grep -E 'scale 1[0-3]|TOTAL' "$logs/bench-bq128.log" | sed 's/^/  /' >>"$summary"
 fi
 elapsed=$(($(date +%s) - t_start))
 if [ $elapsed -lt 330 ] && [ -x "$build/tests/bench-text" ]; then

@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""`meson install` into a DESTDIR inside the build tree yields a complete, runnable tree: the
+binaries, the CUDA module (when it was built), the desktop file, metainfo, icons, schema and the
+German catalogue, each where GNOME looks for it; the installed files validate and run.
+
+Usage: check-install.py BUILD_DIR DESTDIR PREFIX BINDIR LIBDIR DATADIR LOCALEDIR CUDA(yes|no)"""
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+APP_ID = 'io.github.hartstudio.HartStudio'
+BINARIES = ['hart', 'hart-studio', 'hart-models', 'hart-studio-history']
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, **kw)
+
+
+def main():
+    build, destdir, prefix, bindir, libdir, datadir, localedir, cuda = sys.argv[1:9]
+    destdir = pathlib.Path(destdir)
+    root = destdir / pathlib.Path(prefix).relative_to('/')
+
+    def under(d):
+        p = pathlib.Path(d)
+        return root / p if not p.is_absolute() else destdir / p.relative_to('/')
+
+    bin_d, lib_d, data_d, locale_d = under(bindir), under(libdir), under(datadir), under(localedir)
+
+    shutil.rmtree(destdir, ignore_errors=True)
+    # --no-rebuild: `meson test` has built everything already and holds the build lock.
+    inst = run(['meson', 'install', '-C', build, '--no-rebuild', '--quiet', '--destdir',
+                str(destdir)])
+    if inst.returncode != 0:
+        print(f'meson install failed ({inst.returncode}):\n{inst.stdout}\n{inst.stderr}')
+        return 1
+
+    expected = [bin_d / b for b in BINARIES]
+    expected += [
+        data_d / 'applications' / f'{APP_ID}.desktop',
+        data_d / 'metainfo' / f'{APP_ID}.metainfo.xml',
+        data_d / 'icons' / 'hicolor' / 'scalable' / 'apps' / f'{APP_ID}.svg',
+        data_d / 'icons' / 'hicolor' / 'symbolic' / 'apps' / f'{APP_ID}-symbolic.svg',
+        data_d / 'glib-2.0' / 'schemas' / f'{APP_ID}.gschema.xml',
+        locale_d / 'de' / 'LC_MESSAGES' / 'hart-studio.mo',
+    ]
+    if cuda == 'yes':
+        expected.append(lib_d / 'hart' / 'libhart-cuda.so')
+    problems = [f'not installed: {p.relative_to(destdir)}' for p in expected if not p.is_file()]
+    for b in BINARIES:
+        if (bin_d / b).is_file() and not os.access(bin_d / b, os.X_OK):
+            problems.append(f'{b} is not executable')
+
+    print('installed tree:')
+    for p in sorted(destdir.rglob('*')):
+        if p.is_file():
+            print('  /' + p.relative_to(destdir).as_posix())
+
+    if not problems:
+        problems += check_runnable(bin_d, data_d, locale_d)
+    for p in problems:
+        print('FAIL:', p)
+    return 1 if problems else 0
+
+
+def check_runnable(bin_d, data_d, locale_d):
+    problems = []
+    env = dict(os.environ, LC_ALL='C.UTF-8')
+    # The installed CLI runs from the DESTDIR (libhart is linked in statically).
+    r = run([str(bin_d / 'hart'), '--help'], env=env)
+    if r.returncode != 0 or 'Usage: hart' not in r.stdout:
+        problems.append(f'installed hart --help: rc {r.returncode}\n{r.stdout}{r.stderr}')
+    # GApplication answers --help before it opens a display.
+    env_nodisplay = {k: v for k, v in env.items() if k not in ('DISPLAY', 'WAYLAND_DISPLAY')}
+    r = run([str(bin_d / 'hart-studio'), '--help'], env=env_nodisplay)
+    if r.returncode != 0 or 'hart-studio' not in r.stdout:
+        problems.append(f'installed hart-studio --help: rc {r.returncode}\n{r.stdout}{r.stderr}')
+    # The desktop file starts a binary that was installed next to it.
+    desktop = data_d / 'applications' / f'{APP_ID}.desktop'
+    execs = [l.split('=', 1)[1].split()[0] for l in desktop.read_text().splitlines()
+             if l.startswith('Exec=')]
+    if not execs or not (bin_d / execs[0]).is_file():
+        problems.append(f'desktop file Exec={execs} is not an installed binary')
+    keys = [l.split('=', 1)[0] for l in desktop.read_text(encoding='utf-8').splitlines()]
+    for key in ('Name[de]', 'GenericName[de]', 'Comment[de]', 'Keywords[de]'):
+        if key not in keys:
+            problems.append(f'the installed desktop file has no {key}')
+    if shutil.which('desktop-file-validate'):
+        r = run(['desktop-file-validate', str(desktop)])
+        if r.returncode != 0:
+            problems.append(f'desktop-file-validate:\n{r.stdout}{r.stderr}')
+    schemas = data_d / 'glib-2.0' / 'schemas'
+    r = run(['glib-compile-schemas', '--strict', '--dry-run', str(schemas)])
+    if r.returncode != 0:
+        problems.append(f'installed schema does not compile:\n{r.stderr}')
+    # The installed catalogue translates a known string (gettext(1) reads TEXTDOMAINDIR).
+    if shutil.which('gettext'):
+        r = run(['gettext', '-d', 'hart-studio', '_Generate'],
+                env=dict(env, LANGUAGE='de', TEXTDOMAINDIR=str(locale_d)))
+        if r.stdout != '_Erzeugen':
+            problems.append(f'installed de catalogue: "_Generate" -> "{r.stdout}"')
+    return problems
+
+
+if __name__ == '__main__':
+    sys.exit(main())
