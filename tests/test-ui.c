@@ -776,7 +776,7 @@ static void test_history(void)
 
   /* Reuse all settings of the fox from its detail page: the prompt panel gets exactly what
    * made it, and generating again makes the same picture. */
-  generate_with("something else entirely", 99, 7.0, TRUE, TRUE);
+  hs_image_unref(generate_with("something else entirely", 99, 7.0, TRUE, TRUE));
   wait_gallery(n0 + 2);
   gtk_toggle_button_set_active(window->seed_lock_button, FALSE);
   show_history_page();
