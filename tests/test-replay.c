@@ -262,8 +262,8 @@ static int cmp_keep(run_state *s, int si, double tol)
       /* fp16 GEMM operands move logits by ~1e-3 of their size while the gap between the k-th and
        * (k+1)-th largest is often smaller (golden README), so on CUDA a kept set may differ, but
        * only by swaps at the threshold: such a row is accepted, anything else is not. */
-      if (is_boundary_swap((int64_t *)dk->data + r * K, (float *)dl->data + r * K,
-                           want_k + r * K, want_l + r * K, K, tol))
+      if (is_boundary_swap((int64_t *)dk->data + r * K, (float *)dl->data + r * K, want_k + r * K,
+                           want_l + r * K, K, tol))
         boundary_swaps++;
       else if (keep_strict)
         g_error("%s row %lld: the kept set differs beyond a swap at the threshold", nk,

@@ -3,8 +3,7 @@
 
 #include <stdlib.h>
 
-hart_bw *hart_bw_from_tensor(hart_backend *be, const hart_tensor *t, hart_wuse use,
-                             hart_error *err)
+hart_bw *hart_bw_from_tensor(hart_backend *be, const hart_tensor *t, hart_wuse use, hart_error *err)
 {
   int64_t n = hart_tensor_numel(t);
   float *tmp;

@@ -132,16 +132,16 @@ typedef struct {
   hart_status (*linear)(hart_backend *be, float *y, const float *x, const hart_bw *w,
                         const hart_bw *b, int64_t M, int64_t N, int64_t K, float beta);
   /* y[M,N] = x[M,K] . W[K,N] (W as stored, e.g. the codebook [V, Cv]). */
-  hart_status (*matmul_w)(hart_backend *be, float *y, const float *x, const hart_bw *w,
-                          int64_t M, int64_t N, int64_t K);
+  hart_status (*matmul_w)(hart_backend *be, float *y, const float *x, const hart_bw *w, int64_t M,
+                          int64_t N, int64_t K);
   /* y[r] = table[idx[r]] for r < n; table [V, C]; idx int32 in backend memory. */
   hart_status (*embed_rows)(hart_backend *be, float *y, const hart_bw *table, const int32_t *idx,
                             int64_t n, int64_t C);
 
   /* ---- normalisation ---- */
   /* y = x * rsqrt(mean(x^2) + eps) * w (w may be NULL) over rows of C. */
-  hart_status (*rmsnorm)(hart_backend *be, float *y, const float *x, const hart_bw *w,
-                         int64_t rows, int64_t C, float eps);
+  hart_status (*rmsnorm)(hart_backend *be, float *y, const float *x, const hart_bw *w, int64_t rows,
+                         int64_t C, float eps);
   /* y = (x - mean) * rsqrt(var + eps) * w + b (w, b may be NULL); biased variance. */
   hart_status (*layernorm)(hart_backend *be, float *y, const float *x, const hart_bw *w,
                            const hart_bw *b, int64_t rows, int64_t C, float eps);
@@ -173,8 +173,8 @@ typedef struct {
   hart_status (*pool_mean_masked)(hart_backend *be, float *y, const float *x, const float *mask,
                                   int64_t G, int64_t n, int64_t C);
   /* y[b, j, i] = x[b, i, j] for x [batch, rows, cols]. */
-  hart_status (*transpose)(hart_backend *be, float *y, const float *x, int64_t batch,
-                           int64_t rows, int64_t cols);
+  hart_status (*transpose)(hart_backend *be, float *y, const float *x, int64_t batch, int64_t rows,
+                           int64_t cols);
 
   /* ---- attention ---- */
   hart_status (*rope_append)(hart_backend *be, const hart_rope_args *a);
@@ -196,8 +196,8 @@ typedef struct {
   hart_status (*upsample2x)(hart_backend *be, float *y, const float *x, int64_t NC, int64_t H,
                             int64_t W);
   /* PyTorch bicubic (A = -0.75, align_corners false, clamped taps), fp32. */
-  hart_status (*resize_bicubic)(hart_backend *be, float *y, const float *x, int64_t NC,
-                                int64_t hin, int64_t win, int64_t hout, int64_t wout);
+  hart_status (*resize_bicubic)(hart_backend *be, float *y, const float *x, int64_t NC, int64_t hin,
+                                int64_t win, int64_t hout, int64_t wout);
   /* PyTorch area (adaptive average pooling). */
   hart_status (*resize_area)(hart_backend *be, float *y, const float *x, int64_t NC, int64_t hin,
                              int64_t win, int64_t hout, int64_t wout);
@@ -209,8 +209,7 @@ typedef struct {
   hart_status (*bmm)(hart_backend *be, float *c, const float *a, const float *b, int64_t batch,
                      int64_t M, int64_t N, int64_t K, int trans_a, int trans_b, float alpha);
   /* y[r, :] = softmax(x[r, :]) over rows of n values (max-subtracted, fp32). y may alias x. */
-  hart_status (*softmax_rows)(hart_backend *be, float *y, const float *x, int64_t rows,
-                              int64_t n);
+  hart_status (*softmax_rows)(hart_backend *be, float *y, const float *x, int64_t rows, int64_t n);
   /* y[i] = min(max(x[i], lo), hi). y may alias x. */
   hart_status (*clamp)(hart_backend *be, float *y, const float *x, int64_t n, float lo, float hi);
   /* ---- added for the Qwen2 text encoder (cpu/cpu_text.c) ---- */

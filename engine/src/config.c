@@ -19,10 +19,10 @@ static hart_status cfg_open(const char *path, JsonParser **parser, cfg_reader *r
 
   *parser = json_parser_new_immutable();
   if (!json_parser_load_from_mapped_file(*parser, path, &gerr)) {
-    hart_status st = g_error_matches(gerr, G_FILE_ERROR, G_FILE_ERROR_NOENT) ||
-                             gerr->domain == G_FILE_ERROR
-                         ? HART_ERR_IO
-                         : HART_ERR_FORMAT;
+    hart_status st =
+        g_error_matches(gerr, G_FILE_ERROR, G_FILE_ERROR_NOENT) || gerr->domain == G_FILE_ERROR
+            ? HART_ERR_IO
+            : HART_ERR_FORMAT;
     hart_fail(err, st, "%s: %s", path, gerr->message);
     g_error_free(gerr);
     g_object_unref(*parser);
@@ -52,16 +52,16 @@ static hart_status get_int(cfg_reader *r, const char *key, int def, int lo, int 
     *out = def;
     return HART_OK;
   }
-  if (!JSON_NODE_HOLDS_VALUE(n) || (json_node_get_value_type(n) != G_TYPE_INT64 &&
-                                    json_node_get_value_type(n) != G_TYPE_DOUBLE))
+  if (!JSON_NODE_HOLDS_VALUE(n) ||
+      (json_node_get_value_type(n) != G_TYPE_INT64 && json_node_get_value_type(n) != G_TYPE_DOUBLE))
     return hart_fail(r->err, HART_ERR_FORMAT, "%s: %s must be an integer", r->path, key);
   v = json_node_get_value_type(n) == G_TYPE_INT64 ? (double)json_node_get_int(n)
                                                   : json_node_get_double(n);
   if (v != floor(v))
     return hart_fail(r->err, HART_ERR_FORMAT, "%s: %s = %g must be an integer", r->path, key, v);
   if (v < lo || v > hi)
-    return hart_fail(r->err, HART_ERR_UNSUPPORTED, "%s: %s = %g is out of range [%d, %d]",
-                     r->path, key, v, lo, hi);
+    return hart_fail(r->err, HART_ERR_UNSUPPORTED, "%s: %s = %g is out of range [%d, %d]", r->path,
+                     key, v, lo, hi);
   *out = (int)v;
   return HART_OK;
 }
@@ -86,14 +86,14 @@ static hart_status get_double(cfg_reader *r, const char *key, double def, double
     *out = def;
     return HART_OK;
   }
-  if (!JSON_NODE_HOLDS_VALUE(n) || (json_node_get_value_type(n) != G_TYPE_INT64 &&
-                                    json_node_get_value_type(n) != G_TYPE_DOUBLE))
+  if (!JSON_NODE_HOLDS_VALUE(n) ||
+      (json_node_get_value_type(n) != G_TYPE_INT64 && json_node_get_value_type(n) != G_TYPE_DOUBLE))
     return hart_fail(r->err, HART_ERR_FORMAT, "%s: %s must be a number", r->path, key);
   v = json_node_get_value_type(n) == G_TYPE_INT64 ? (double)json_node_get_int(n)
                                                   : json_node_get_double(n);
   if (!(v >= lo && v <= hi))
-    return hart_fail(r->err, HART_ERR_UNSUPPORTED, "%s: %s = %g is out of range [%g, %g]",
-                     r->path, key, v, lo, hi);
+    return hart_fail(r->err, HART_ERR_UNSUPPORTED, "%s: %s = %g is out of range [%g, %g]", r->path,
+                     key, v, lo, hi);
   *out = v;
   return HART_OK;
 }
@@ -141,8 +141,7 @@ static hart_status require_bool(cfg_reader *r, const char *key, int def, int wan
   return HART_OK;
 }
 
-static hart_status require_string(cfg_reader *r, const char *key, const char *def,
-                                  const char *want)
+static hart_status require_string(cfg_reader *r, const char *key, const char *def, const char *want)
 {
   const char *v;
   hart_status st = get_string(r, key, def, &v);
@@ -155,8 +154,8 @@ static hart_status require_string(cfg_reader *r, const char *key, const char *de
   return HART_OK;
 }
 
-static hart_status get_int_list(cfg_reader *r, const char *key, const int *def, int n_def,
-                                int max, int lo, int hi, int *out, int *n_out)
+static hart_status get_int_list(cfg_reader *r, const char *key, const int *def, int n_def, int max,
+                                int lo, int hi, int *out, int *n_out)
 {
   JsonNode *n = json_object_get_member(r->obj, key);
   JsonArray *a;
@@ -270,8 +269,7 @@ hart_status hart_llm_config_load(const char *path, hart_llm_config *c, hart_erro
   }
   for (int i = 1; i < c->n_scales; i++)
     if (c->patch_nums[i] <= c->patch_nums[i - 1]) {
-      st = hart_fail(err, HART_ERR_UNSUPPORTED, "%s: patch_nums must increase (entry %d)", path,
-                     i);
+      st = hart_fail(err, HART_ERR_UNSUPPORTED, "%s: patch_nums must increase (entry %d)", path, i);
       goto out;
     }
   if (c->n_scales < 2) {

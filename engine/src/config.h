@@ -35,8 +35,8 @@ typedef struct {
   int ch;
   int n_ch_mult;
   int ch_mult[HART_MAX_CH_MULT];
-  int num_res_blocks; /* per decoder level: 2 + 1 = 3 resblocks (taming layout) */
-  float quant_resi;   /* 0.5 */
+  int num_res_blocks;   /* per decoder level: 2 + 1 = 3 resblocks (taming layout) */
+  float quant_resi;     /* 0.5 */
   int share_quant_resi; /* number of phi convs (4) */
 } hart_vae_config;
 

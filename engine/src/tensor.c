@@ -11,11 +11,13 @@ static const struct {
   const char *name;
   size_t size;
 } dtype_info[HART_DT_COUNT] = {
-  [HART_DT_BOOL] = { "BOOL", 1 }, [HART_DT_U8] = { "U8", 1 },     [HART_DT_I8] = { "I8", 1 },
-  [HART_DT_I16] = { "I16", 2 },   [HART_DT_U16] = { "U16", 2 },   [HART_DT_I32] = { "I32", 4 },
-  [HART_DT_U32] = { "U32", 4 },   [HART_DT_I64] = { "I64", 8 },   [HART_DT_U64] = { "U64", 8 },
-  [HART_DT_F16] = { "F16", 2 },   [HART_DT_BF16] = { "BF16", 2 }, [HART_DT_F32] = { "F32", 4 },
-  [HART_DT_F64] = { "F64", 8 },   [HART_DT_F8_E5M2] = { "F8_E5M2", 1 },
+  [HART_DT_BOOL] = { "BOOL", 1 },       [HART_DT_U8] = { "U8", 1 },
+  [HART_DT_I8] = { "I8", 1 },           [HART_DT_I16] = { "I16", 2 },
+  [HART_DT_U16] = { "U16", 2 },         [HART_DT_I32] = { "I32", 4 },
+  [HART_DT_U32] = { "U32", 4 },         [HART_DT_I64] = { "I64", 8 },
+  [HART_DT_U64] = { "U64", 8 },         [HART_DT_F16] = { "F16", 2 },
+  [HART_DT_BF16] = { "BF16", 2 },       [HART_DT_F32] = { "F32", 4 },
+  [HART_DT_F64] = { "F64", 8 },         [HART_DT_F8_E5M2] = { "F8_E5M2", 1 },
   [HART_DT_F8_E4M3] = { "F8_E4M3", 1 },
 };
 
@@ -251,16 +253,16 @@ const hart_tensor *hart_tensor_set_expect(const hart_tensor_set *set, const char
     if (shape[i] >= 0 && t->shape[i] != shape[i])
       goto bad;
   return t;
-bad: {
+bad : {
   char want[128] = "", got[128] = "";
   size_t wl = 0, gl = 0;
   for (int i = 0; i < ndim && wl < sizeof want - 24; i++)
     wl += (size_t)snprintf(want + wl, sizeof want - wl, i ? ", %lld" : "%lld", (long long)shape[i]);
   for (int i = 0; i < t->ndim && gl < sizeof got - 24; i++)
-    gl += (size_t)snprintf(got + gl, sizeof got - gl, i ? ", %lld" : "%lld",
-                           (long long)t->shape[i]);
-  hart_fail(err, HART_ERR_FORMAT, "%s: tensor %s has shape [%s], expected [%s]", set->origin,
-            name, got, want);
+    gl +=
+        (size_t)snprintf(got + gl, sizeof got - gl, i ? ", %lld" : "%lld", (long long)t->shape[i]);
+  hart_fail(err, HART_ERR_FORMAT, "%s: tensor %s has shape [%s], expected [%s]", set->origin, name,
+            got, want);
   return NULL;
 }
 }

@@ -31,8 +31,8 @@ typedef enum {
   HART_DT_COUNT
 } hart_dtype;
 
-const char *hart_dtype_name(hart_dtype dt);   /* safetensors spelling: "F32", "BF16", ... */
-int hart_dtype_from_name(const char *name);   /* -1 if unknown */
+const char *hart_dtype_name(hart_dtype dt); /* safetensors spelling: "F32", "BF16", ... */
+int hart_dtype_from_name(const char *name); /* -1 if unknown */
 size_t hart_dtype_size(hart_dtype dt);
 
 typedef struct {

@@ -73,8 +73,8 @@ static hart_status cpu_sync(hart_backend *be)
   return HART_OK;
 }
 
-static hart_bw *cpu_weight_new(hart_backend *be, const float *host, int ndim,
-                               const int64_t *shape, hart_wuse use)
+static hart_bw *cpu_weight_new(hart_backend *be, const float *host, int ndim, const int64_t *shape,
+                               hart_wuse use)
 {
   hart_bw *w = calloc(1, sizeof *w);
   if (w == NULL || ndim > 4) {

@@ -52,8 +52,8 @@ hart_status cpu_embed_rows(hart_backend *be, float *y, const hart_bw *table, con
   return HART_OK;
 }
 
-hart_status cpu_rmsnorm(hart_backend *be, float *y, const float *x, const hart_bw *w,
-                        int64_t rows, int64_t C, float eps)
+hart_status cpu_rmsnorm(hart_backend *be, float *y, const float *x, const hart_bw *w, int64_t rows,
+                        int64_t C, float eps)
 {
 #pragma omp parallel for
   for (int64_t r = 0; r < rows; r++) {

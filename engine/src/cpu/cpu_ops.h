@@ -27,8 +27,8 @@ hart_status cpu_matmul_w(hart_backend *be, float *y, const float *x, const hart_
                          int64_t N, int64_t K);
 hart_status cpu_embed_rows(hart_backend *be, float *y, const hart_bw *table, const int32_t *idx,
                            int64_t n, int64_t C);
-hart_status cpu_rmsnorm(hart_backend *be, float *y, const float *x, const hart_bw *w,
-                        int64_t rows, int64_t C, float eps);
+hart_status cpu_rmsnorm(hart_backend *be, float *y, const float *x, const hart_bw *w, int64_t rows,
+                        int64_t C, float eps);
 hart_status cpu_layernorm(hart_backend *be, float *y, const float *x, const hart_bw *w,
                           const hart_bw *b, int64_t rows, int64_t C, float eps);
 hart_status cpu_silu(hart_backend *be, float *y, const float *x, int64_t n);
@@ -58,15 +58,15 @@ hart_status cpu_sample(hart_backend *be, const hart_sample_args *a);
 hart_status cpu_ddpm_step(hart_backend *be, const hart_ddpm_args *a);
 
 hart_status cpu_groupnorm(hart_backend *be, float *y, const float *x, const hart_bw *w,
-                          const hart_bw *b, int64_t N, int64_t C, int64_t HW, int groups,
-                          float eps, int silu);
+                          const hart_bw *b, int64_t N, int64_t C, int64_t HW, int groups, float eps,
+                          int silu);
 hart_status cpu_conv2d(hart_backend *be, float *y, const float *x, const hart_bw *w,
-                       const hart_bw *b, int64_t N, int64_t Cin, int64_t H, int64_t W,
-                       int64_t Cout, int k);
+                       const hart_bw *b, int64_t N, int64_t Cin, int64_t H, int64_t W, int64_t Cout,
+                       int k);
 hart_status cpu_upsample2x(hart_backend *be, float *y, const float *x, int64_t NC, int64_t H,
                            int64_t W);
-hart_status cpu_resize_bicubic(hart_backend *be, float *y, const float *x, int64_t NC,
-                               int64_t hin, int64_t win, int64_t hout, int64_t wout);
+hart_status cpu_resize_bicubic(hart_backend *be, float *y, const float *x, int64_t NC, int64_t hin,
+                               int64_t win, int64_t hout, int64_t wout);
 hart_status cpu_resize_area(hart_backend *be, float *y, const float *x, int64_t NC, int64_t hin,
                             int64_t win, int64_t hout, int64_t wout);
 hart_status cpu_clamp(hart_backend *be, float *y, const float *x, int64_t n, float lo, float hi);

@@ -161,4 +161,37 @@ hart_status cu_attention_causal(hart_backend *be, float *o, const float *q, cons
                                 const float *v, const float *key_mask, int64_t G, int64_t n,
                                 int64_t H, int64_t KV, int64_t hd, float scale);
 
+/* ---- block reductions (blockDim a multiple of 32, <= 1024; sh holds 32 floats) ----
+ * Every thread gets the result. The leading barrier lets a kernel call them back to back with
+ * the same scratch. */
+static __device__ __forceinline__ float cu_block_sum(float v, float *sh)
+{
+  int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
+  for (int o = 16; o > 0; o >>= 1)
+    v += __shfl_xor_sync(0xffffffffu, v, o);
+  __syncthreads();
+  if (lane == 0)
+    sh[wid] = v;
+  __syncthreads();
+  v = lane < nw ? sh[lane] : 0.0f;
+  for (int o = 16; o > 0; o >>= 1)
+    v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+static __device__ __forceinline__ float cu_block_max(float v, float *sh)
+{
+  int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
+  for (int o = 16; o > 0; o >>= 1)
+    v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  __syncthreads();
+  if (lane == 0)
+    sh[wid] = v;
+  __syncthreads();
+  v = lane < nw ? sh[lane] : -INFINITY;
+  for (int o = 16; o > 0; o >>= 1)
+    v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
 #endif

@@ -153,22 +153,6 @@ hart_status cu_embed_rows(hart_backend *be, float *y, const hart_bw *table, cons
 
 /* ---- reductions ---- */
 
-/* Sum over the block (blockDim a multiple of 32, <= 1024); every thread gets the result. */
-static __device__ float block_sum(float v, float *sh)
-{
-  int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
-  for (int o = 16; o > 0; o >>= 1)
-    v += __shfl_xor_sync(0xffffffffu, v, o);
-  __syncthreads(); /* sh may still be read by a previous call */
-  if (lane == 0)
-    sh[wid] = v;
-  __syncthreads();
-  v = lane < nw ? sh[lane] : 0.0f;
-  for (int o = 16; o > 0; o >>= 1)
-    v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
-
 static __global__ void k_rmsnorm(float *y, const float *x, const float *w, int64_t C, float eps)
 {
   __shared__ float sh[32];
@@ -177,7 +161,7 @@ static __global__ void k_rmsnorm(float *y, const float *x, const float *w, int64
   float ss = 0.0f, s;
   for (int64_t c = threadIdx.x; c < C; c += blockDim.x)
     ss += xr[c] * xr[c];
-  ss = block_sum(ss, sh);
+  ss = cu_block_sum(ss, sh);
   s = 1.0f / sqrtf(ss / (float)C + eps);
   for (int64_t c = threadIdx.x; c < C; c += blockDim.x)
     yr[c] = xr[c] * s * (w ? w[c] : 1.0f);
@@ -204,10 +188,10 @@ static __global__ void k_layernorm(float *y, const float *x, const float *w, con
   float s = 0.0f, mean, var = 0.0f, r;
   for (int64_t c = threadIdx.x; c < C; c += blockDim.x)
     s += xr[c];
-  mean = block_sum(s, sh) / (float)C;
+  mean = cu_block_sum(s, sh) / (float)C;
   for (int64_t c = threadIdx.x; c < C; c += blockDim.x)
     var += (xr[c] - mean) * (xr[c] - mean);
-  var = block_sum(var, sh) / (float)C;
+  var = cu_block_sum(var, sh) / (float)C;
   r = 1.0f / sqrtf(var + eps);
   for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
     float v = (xr[c] - mean) * r;

@@ -46,36 +46,6 @@ hart_status cu_bmm(hart_backend *be, float *c, const float *a, const float *b, i
 
 /* ---- softmax_rows, clamp ---- */
 
-static __device__ float red_max(float v, float *sh)
-{
-  int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = blockDim.x >> 5;
-  for (int o = 16; o > 0; o >>= 1)
-    v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-  __syncthreads();
-  if (lane == 0)
-    sh[wid] = v;
-  __syncthreads();
-  v = lane < nw ? sh[lane] : -INFINITY;
-  for (int o = 16; o > 0; o >>= 1)
-    v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-  return v;
-}
-
-static __device__ float red_sum(float v, float *sh)
-{
-  int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = blockDim.x >> 5;
-  for (int o = 16; o > 0; o >>= 1)
-    v += __shfl_xor_sync(0xffffffffu, v, o);
-  __syncthreads();
-  if (lane == 0)
-    sh[wid] = v;
-  __syncthreads();
-  v = lane < nw ? sh[lane] : 0.0f;
-  for (int o = 16; o > 0; o >>= 1)
-    v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
-
 static __global__ void k_softmax_rows(float *y, const float *x, int64_t n)
 {
   __shared__ float sh[32];
@@ -84,10 +54,10 @@ static __global__ void k_softmax_rows(float *y, const float *x, int64_t n)
   float m = -INFINITY, s = 0.0f, inv;
   for (int64_t j = threadIdx.x; j < n; j += blockDim.x)
     m = fmaxf(m, xr[j]);
-  m = red_max(m, sh);
+  m = cu_block_max(m, sh);
   for (int64_t j = threadIdx.x; j < n; j += blockDim.x)
     s += expf(xr[j] - m);
-  s = red_sum(s, sh);
+  s = cu_block_sum(s, sh);
   inv = 1.0f / s;
   for (int64_t j = threadIdx.x; j < n; j += blockDim.x)
     yr[j] = expf(xr[j] - m) * inv;

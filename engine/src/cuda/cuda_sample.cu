@@ -45,36 +45,6 @@ static __device__ __forceinline__ uint32_t ord_key(float f)
   return (b & 0x80000000u) ? ~b : (b | 0x80000000u);
 }
 
-static __device__ float blk_reduce_max(float v, float *sh)
-{
-  int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = blockDim.x >> 5;
-  for (int o = 16; o > 0; o >>= 1)
-    v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-  __syncthreads();
-  if (lane == 0)
-    sh[wid] = v;
-  __syncthreads();
-  v = lane < nw ? sh[lane] : -INFINITY;
-  for (int o = 16; o > 0; o >>= 1)
-    v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-  return v;
-}
-
-static __device__ float blk_reduce_sum(float v, float *sh)
-{
-  int lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = blockDim.x >> 5;
-  for (int o = 16; o > 0; o >>= 1)
-    v += __shfl_xor_sync(0xffffffffu, v, o);
-  __syncthreads();
-  if (lane == 0)
-    sh[wid] = v;
-  __syncthreads();
-  v = lane < nw ? sh[lane] : 0.0f;
-  for (int o = 16; o > 0; o >>= 1)
-    v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
-
 /* Argmax of (val, idx): larger value wins, the lower index on ties. */
 static __device__ void blk_reduce_argmax(float *val, int *idx, float *shv, int *shi)
 {
@@ -211,7 +181,7 @@ static __global__ void __launch_bounds__(SAMPLE_THREADS) k_sample(sample_dev a)
       float mx = -INFINITY, sum = 0.0f;
       for (int64_t v = threadIdx.x; v < V; v += blockDim.x)
         mx = fmaxf(mx, g[v]);
-      mx = blk_reduce_max(mx, shf);
+      mx = cu_block_max(mx, shf);
       if (threadIdx.x == 0)
         s_kk = -1;
       __syncthreads();
@@ -221,7 +191,7 @@ static __global__ void __launch_bounds__(SAMPLE_THREADS) k_sample(sample_dev a)
       for (int64_t v = threadIdx.x; v < V; v += blockDim.x)
         if (keep[v])
           sum += expf(g[v] - mx);
-      sum = blk_reduce_sum(sum, shf); /* its barriers also publish s_kk */
+      sum = cu_block_sum(sum, shf); /* its barriers also publish s_kk */
       for (int64_t v = threadIdx.x; v < V; v += blockDim.x) {
         float cum = 0.0f;
         y[v] = 1.0f;
@@ -277,11 +247,11 @@ static __global__ void __launch_bounds__(SAMPLE_THREADS) k_sample(sample_dev a)
   m = -INFINITY;
   for (int j = threadIdx.x; j < K; j += blockDim.x)
     m = fmaxf(m, g[list[j]]);
-  m = blk_reduce_max(m, shf);
+  m = cu_block_max(m, shf);
   s = 0.0f;
   for (int j = threadIdx.x; j < K; j += blockDim.x)
     s += expf(g[list[j]] - m);
-  s = blk_reduce_sum(s, shf);
+  s = cu_block_sum(s, shf);
   if (a.replay_idx) {
     best_i = (int)a.replay_idx[r];
   } else {
@@ -324,13 +294,13 @@ static __global__ void __launch_bounds__(SAMPLE_THREADS) k_sample(sample_dev a)
       y[j] = z;
       m2 = fmaxf(m2, z);
     }
-    m2 = blk_reduce_max(m2, shf);
+    m2 = cu_block_max(m2, shf);
     for (int j = threadIdx.x; j < K; j += blockDim.x) {
       float e = expf(y[j] - m2);
       y[j] = e;
       s2 += e;
     }
-    s2 = blk_reduce_sum(s2, shf);
+    s2 = cu_block_sum(s2, shf);
     __syncthreads();
     /* Thread (c, part) sums every nparts-th kept row for channel c; partials are combined in
      * a fixed order so the result does not depend on scheduling. */
