@@ -12,25 +12,11 @@ struct hart_engine {
   hart_backend_kind backend;
 };
 
-struct hart_cancel {
-  gint requested;
-};
-
 void fake_engine_reset(int n_steps, int step_sleep_us)
 {
   memset(&fake_engine, 0, sizeof fake_engine);
   fake_engine.n_steps = n_steps;
   fake_engine.step_sleep_us = step_sleep_us;
-}
-
-const char *hart_status_name(hart_status status)
-{
-  return status == HART_OK ? "ok" : "fake error";
-}
-
-const char *hart_version(void)
-{
-  return "fake";
 }
 
 void hart_open_options_init(hart_open_options *opts)
@@ -85,31 +71,6 @@ void hart_engine_get_info(const hart_engine *engine, hart_engine_info *info)
   info->n_scales = fake_engine.n_steps;
   info->n_diffusion_steps = 8;
   g_strlcpy(info->model_id, "fa4e", sizeof info->model_id);
-}
-
-hart_cancel *hart_cancel_new(void)
-{
-  return calloc(1, sizeof(hart_cancel));
-}
-
-void hart_cancel_request(hart_cancel *cancel)
-{
-  g_atomic_int_set(&cancel->requested, 1);
-}
-
-int hart_cancel_is_requested(const hart_cancel *cancel)
-{
-  return g_atomic_int_get(&((hart_cancel *)cancel)->requested);
-}
-
-void hart_cancel_reset(hart_cancel *cancel)
-{
-  g_atomic_int_set(&cancel->requested, 0);
-}
-
-void hart_cancel_free(hart_cancel *cancel)
-{
-  free(cancel);
 }
 
 /* Pictures the fake paints: red carries a tag (the step or the seed's low byte) so tests can

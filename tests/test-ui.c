@@ -1,7 +1,11 @@
 /* test-ui.c: the real Hart Studio window on a private X server (run-under-xvfb.sh): launch, type
  * a prompt, generate with the tiny model, watch previews, cancel a run, save a PNG and read its
- * metadata back, copy to the clipboard; screenshots before / during / after go to
- * $HS_TEST_ARTIFACTS, and the longest main-loop stall during a generation is measured. */
+ * metadata back, copy to the clipboard; the History page (pictures recorded as they finish,
+ * search, favorites, delete with undo, reuse settings, restore from a PNG); screenshots go to
+ * $HS_TEST_ARTIFACTS, and the longest main-loop stall during a generation is measured.
+ *
+ * With HS_TEST_FIRST_RUN set, the same binary checks a first start instead: no model folder
+ * configured, nothing installed, and a hub that cannot be reached. */
 #include "hs-config.h"
 
 #include <glib/gstdio.h>
@@ -10,6 +14,7 @@
 #include <string.h>
 
 #include "hs-application.h"
+#include "hs-gallery-view-private.h"
 #include "hs-metadata.h"
 #include "hs-png.h"
 #include "hs-window-private.h"
@@ -52,6 +57,10 @@ static GLogWriterOutput log_writer(GLogLevelFlags level, const GLogField *fields
   return g_log_writer_default(level, fields, n_fields, data);
 }
 static guint64 first_seed;
+#ifndef HS_TEST_FAKE_ENGINE
+/* The tiny Qwen2 folder main() makes. */
+static char *text_dir;
+#endif
 
 static void spin_until(gboolean (*done)(gpointer), gpointer data, double timeout_s)
 {
@@ -75,6 +84,11 @@ static gboolean is_not_loading(gpointer data)
 static gboolean is_ready(gpointer data)
 {
   return _hs_window_get_state(window) == HS_WINDOW_READY;
+}
+
+static gboolean stack_settled(gpointer data)
+{
+  return !gtk_stack_get_transition_running(window->stack);
 }
 
 static gboolean is_flag_set(gpointer data)
@@ -179,6 +193,8 @@ static void test_launch(void)
   g_assert_true(HS_IS_WINDOW(window));
   g_assert_true(gtk_widget_get_visible(GTK_WIDGET(window)));
   spin_until(is_not_loading, NULL, 120);
+  /* The page change cross-fades (it started before the test turned animations off). */
+  spin_until(stack_settled, NULL, 10);
   screenshot("01-launch.png");
 
   if (skip_reason != NULL) {
@@ -516,6 +532,457 @@ static void test_copy(void)
   spin_until(is_flag_set, &read, 30);
 }
 
+/* --- history: pictures reach the gallery, search, favorite, delete with undo, reuse ----------- */
+
+static HsGalleryView *gallery(void)
+{
+  return _hs_window_get_gallery(window);
+}
+
+static GListModel *gallery_model(void)
+{
+  return G_LIST_MODEL(hs_gallery_view_get_model(gallery()));
+}
+
+static gboolean gallery_has_n(gpointer data)
+{
+  return !hs_history_model_get_loading(hs_gallery_view_get_model(gallery())) &&
+         g_list_model_get_n_items(gallery_model()) == GPOINTER_TO_UINT(data);
+}
+
+static void wait_gallery(guint n)
+{
+  gint64 deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+  HsHistoryModel *model = hs_gallery_view_get_model(gallery());
+
+  while (!gallery_has_n(GUINT_TO_POINTER(n))) {
+    if (g_get_monotonic_time() > deadline)
+      g_error("the gallery shows %u pictures, not %u (query “%s”, favorites only: %d)",
+              g_list_model_get_n_items(gallery_model()), n,
+              hs_history_model_get_query(model) ? hs_history_model_get_query(model) : "",
+              hs_history_model_get_favorites_only(model));
+    g_main_context_iteration(NULL, FALSE);
+    g_usleep(200);
+  }
+}
+
+static gboolean gallery_loaded(gpointer data)
+{
+  return !hs_history_model_get_loading(hs_gallery_view_get_model(gallery()));
+}
+
+static gboolean thumbnails_loaded(gpointer data)
+{
+  guint n = g_list_model_get_n_items(gallery_model());
+
+  for (guint i = 0; i < n; i++) {
+    g_autoptr(HsHistoryItem) item = g_list_model_get_item(gallery_model(), i);
+    if (hs_gallery_view_lookup_thumbnail(gallery(), hs_history_item_get_id(item)) == NULL)
+      return FALSE;
+  }
+  return TRUE;
+}
+
+/* Position of the item with this prompt; fails the test when there is none. */
+static guint find_prompt(const char *prompt)
+{
+  for (guint i = 0; i < g_list_model_get_n_items(gallery_model()); i++) {
+    g_autoptr(HsHistoryItem) item = g_list_model_get_item(gallery_model(), i);
+    if (g_str_equal(hs_history_item_get_prompt(item), prompt))
+      return i;
+  }
+  g_error("no picture with the prompt “%s” in the gallery", prompt);
+  return 0;
+}
+
+static HsHistoryItem *item_with_prompt(const char *prompt)
+{
+  return g_list_model_get_item(gallery_model(), find_prompt(prompt));
+}
+
+static gboolean is_favorite(gpointer item)
+{
+  return hs_history_item_get_favorite(item);
+}
+
+static gboolean gallery_toast_shown(gpointer data)
+{
+  return gallery()->last_toast != NULL;
+}
+
+static gboolean file_gone(gpointer path)
+{
+  return !g_file_test(path, G_FILE_TEST_EXISTS);
+}
+
+static gboolean is_done(gpointer data)
+{
+  return _hs_window_get_state(window) == HS_WINDOW_READY &&
+         g_str_equal(_hs_window_get_stage_text(window), "Done");
+}
+
+static char *dup_prompt_text(void)
+{
+  GtkTextBuffer *buffer = _hs_window_get_prompt_buffer(window);
+  GtkTextIter start, end;
+
+  gtk_text_buffer_get_bounds(buffer, &start, &end);
+  return gtk_text_buffer_get_text(buffer, &start, &end, FALSE);
+}
+
+/* Sets the prompt panel as a user would and makes one picture. */
+static HsImage *generate_with(const char *prompt, guint64 seed, double cfg, gboolean smooth,
+                              gboolean system_prompt)
+{
+  type_prompt(prompt);
+  gtk_toggle_button_set_active(window->seed_lock_button, TRUE);
+  gtk_spin_button_set_value(window->seed_spin, (double)seed);
+  gtk_spin_button_set_value(window->cfg_spin, cfg);
+  gtk_switch_set_active(window->smooth_switch, smooth);
+  gtk_switch_set_active(window->system_prompt_switch, system_prompt);
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(window), "win.generate", NULL));
+  spin_until(is_ready, NULL, 300);
+  g_assert_cmpstr(_hs_window_get_stage_text(window), ==, "Done");
+  return hs_image_ref(_hs_window_get_result(window));
+}
+
+/* The recorded item holds what made the picture, and its PNG holds the picture itself. */
+static void assert_recorded(HsHistoryItem *item, HsImage *image, guint64 seed, double cfg,
+                            gboolean smooth, gboolean system_prompt)
+{
+  const HsGenParams *p = hs_history_item_get_params(item);
+  g_autoptr(HsImage) back = NULL;
+  g_autoptr(GHashTable) texts = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_cmpuint(p->seed, ==, seed);
+  g_assert_cmpfloat_with_epsilon(p->cfg, cfg, 1e-6);
+  g_assert_cmpint(p->smooth, ==, smooth);
+  g_assert_cmpint(p->use_system_prompt, ==, system_prompt);
+  g_assert_cmpint(p->width, ==, image->width);
+  g_assert_nonnull(p->backend);
+  texts = hs_png_load(hs_history_item_get_image_path(item), &back, &error);
+  g_assert_no_error(error);
+  g_assert_true(g_bytes_equal(back->rgb, image->rgb));
+}
+
+static void assert_settings(const char *prompt, guint64 seed, double cfg, gboolean smooth,
+                            gboolean system_prompt)
+{
+  g_autofree char *text = dup_prompt_text();
+
+  g_assert_cmpstr(adw_view_stack_get_visible_child_name(window->view_stack), ==, "create");
+  g_assert_cmpstr(text, ==, prompt);
+  g_assert_cmpuint((guint64)gtk_spin_button_get_value(window->seed_spin), ==, seed);
+  g_assert_true(gtk_toggle_button_get_active(window->seed_lock_button));
+  g_assert_cmpfloat_with_epsilon(gtk_spin_button_get_value(window->cfg_spin), cfg, 1e-6);
+  g_assert_cmpint(gtk_switch_get_active(window->smooth_switch), ==, smooth);
+  g_assert_cmpint(gtk_switch_get_active(window->system_prompt_switch), ==, system_prompt);
+}
+
+static void show_history_page(void)
+{
+  adw_view_stack_set_visible_child_name(window->view_stack, "history");
+  spin_until(thumbnails_loaded, NULL, 30);
+}
+
+static const char fox_prompt[] = "a red fox in the snow";
+static const char whale_prompt[] = "a blue whale";
+
+static void test_history(void)
+{
+  HsGalleryView *g = gallery();
+  g_autoptr(HsImage) fox = NULL;
+  g_autoptr(HsImage) whale = NULL;
+  g_autoptr(HsImage) again = NULL;
+  g_autoptr(HsHistoryItem) fox_item = NULL;
+  g_autoptr(HsHistoryItem) whale_item = NULL;
+  g_autofree char *whale_path = NULL;
+  guint n0;
+
+  if (!engine_usable())
+    return;
+  g_assert_nonnull(g);
+  spin_until(gallery_loaded, NULL, 30);
+  /* The pictures of the earlier tests are there already, newest first. */
+  n0 = g_list_model_get_n_items(gallery_model());
+  g_assert_cmpuint(n0, >=, 1);
+
+  /* Two pictures appear in the gallery as each one finishes. */
+  fox = generate_with(fox_prompt, 1234, 3.0, FALSE, FALSE);
+  wait_gallery(n0 + 1);
+  whale = generate_with(whale_prompt, 5678, 4.5, TRUE, TRUE);
+  wait_gallery(n0 + 2);
+  g_assert_cmpuint(find_prompt(whale_prompt), ==, 0);
+  g_assert_cmpuint(find_prompt(fox_prompt), ==, 1);
+  fox_item = item_with_prompt(fox_prompt);
+  whale_item = item_with_prompt(whale_prompt);
+  assert_recorded(fox_item, fox, 1234, 3.0, FALSE, FALSE);
+  assert_recorded(whale_item, whale, 5678, 4.5, TRUE, TRUE);
+  whale_path = g_strdup(hs_history_item_get_image_path(whale_item));
+  show_history_page();
+  screenshot("10-history.png");
+
+  /* Ctrl+F from anywhere: the History page with its search bar; one picture matches. */
+  adw_view_stack_set_visible_child_name(window->view_stack, "create");
+  assert_accel("win.search", "<Control>f");
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(window), "win.search", NULL));
+  g_assert_cmpstr(adw_view_stack_get_visible_child_name(window->view_stack), ==, "history");
+  g_assert_true(gtk_search_bar_get_search_mode(g->search_bar));
+  gtk_editable_set_text(GTK_EDITABLE(g->search_entry), "whale");
+  wait_gallery(1);
+  g_assert_cmpuint(find_prompt(whale_prompt), ==, 0);
+  spin_until(thumbnails_loaded, NULL, 30);
+  screenshot("11-search.png");
+  g_signal_emit_by_name(g->search_entry, "stop-search");
+  wait_gallery(n0 + 2);
+
+  /* Favorite the fox; the favorites filter then shows it alone. */
+  hs_gallery_view_select(g, find_prompt(fox_prompt));
+  /* The search reloaded the items: the selected object is the one that changes. */
+  g_set_object(&fox_item, hs_gallery_view_get_selected(g));
+  g_assert_false(hs_history_item_get_favorite(fox_item));
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(g), "gallery.toggle-favorite", NULL));
+  spin_until(is_favorite, fox_item, 30);
+  gtk_toggle_button_set_active(g->favorites_button, TRUE);
+  wait_gallery(1);
+  g_assert_cmpuint(find_prompt(fox_prompt), ==, 0);
+  spin_until(thumbnails_loaded, NULL, 30);
+  screenshot("12-favorites.png");
+  gtk_toggle_button_set_active(g->favorites_button, FALSE);
+  wait_gallery(n0 + 2);
+
+  /* Delete the whale, then undo: it comes back with its file. */
+  hs_gallery_view_select(g, find_prompt(whale_prompt));
+  g_clear_weak_pointer(&g->last_toast);
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(g), "gallery.delete", NULL));
+  wait_gallery(n0 + 1);
+  spin_until(gallery_toast_shown, NULL, 30);
+  g_assert_cmpstr(adw_toast_get_title(g->last_toast), ==, "Image deleted");
+  screenshot("13-deleted.png");
+  g_signal_emit_by_name(g->last_toast, "button-clicked");
+  adw_toast_dismiss(g->last_toast);
+  wait_gallery(n0 + 2);
+  g_assert_true(g_file_test(whale_path, G_FILE_TEST_EXISTS));
+
+  /* Delete it for good: once the toast goes without undo, the file goes too. */
+  hs_gallery_view_select(g, find_prompt(whale_prompt));
+  g_clear_weak_pointer(&g->last_toast);
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(g), "gallery.delete", NULL));
+  wait_gallery(n0 + 1);
+  spin_until(gallery_toast_shown, NULL, 30);
+  adw_toast_dismiss(g->last_toast);
+  spin_until(file_gone, whale_path, 30);
+
+  /* Reuse all settings of the fox from its detail page: the prompt panel gets exactly what
+   * made it, and generating again makes the same picture. */
+  hs_image_unref(generate_with("something else entirely", 99, 7.0, TRUE, TRUE));
+  wait_gallery(n0 + 2);
+  gtk_toggle_button_set_active(window->seed_lock_button, FALSE);
+  show_history_page();
+  hs_gallery_view_select(g, find_prompt(fox_prompt));
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(g), "gallery.open", NULL));
+  screenshot("14-detail.png");
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(g), "gallery.reuse-all", NULL));
+  assert_settings(fox_prompt, 1234, 3.0, FALSE, FALSE);
+  screenshot("15-reused.png");
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(window), "win.generate", NULL));
+  spin_until(is_done, NULL, 300);
+  again = hs_image_ref(_hs_window_get_result(window));
+  g_assert_true(g_bytes_equal(again->rgb, fox->rgb));
+  wait_gallery(n0 + 3);
+
+  /* Reuse the seed alone, then the prompt alone. */
+  type_prompt("keep this prompt");
+  gtk_spin_button_set_value(window->seed_spin, 7);
+  adw_view_stack_set_visible_child_name(window->view_stack, "history");
+  hs_gallery_view_select(g, find_prompt(fox_prompt));
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(g), "gallery.reuse-seed", NULL));
+  assert_settings("keep this prompt", 1234, 3.0, FALSE, FALSE);
+  gtk_spin_button_set_value(window->seed_spin, 7);
+  adw_view_stack_set_visible_child_name(window->view_stack, "history");
+  g_assert_true(gtk_widget_activate_action(GTK_WIDGET(g), "gallery.reuse-prompt", NULL));
+  assert_settings(fox_prompt, 7, 3.0, FALSE, FALSE);
+}
+
+static gboolean prompt_is(gpointer data)
+{
+  g_autofree char *text = dup_prompt_text();
+
+  return g_str_equal(text, data);
+}
+
+/* A PNG dropped on the window restores its settings (the window's drop target hands the file to
+ * the gallery, which reads it off the main thread): the picture saved by /ui/save. */
+static void test_restore_from_png(void)
+{
+  g_autofree char *path = NULL;
+  g_autoptr(GFile) file = NULL;
+
+  if (!engine_usable())
+    return;
+  path = g_build_filename(artifacts, "saved.png", NULL);
+  file = g_file_new_for_path(path);
+  type_prompt("to be replaced");
+  gtk_spin_button_set_value(window->cfg_spin, 9.0);
+  hs_gallery_view_restore_from_file(gallery(), file);
+  spin_until(prompt_is, (gpointer) "a lighthouse on a cliff at sunset, oil painting", 30);
+  assert_settings("a lighthouse on a cliff at sunset, oil painting", first_seed, 4.5, TRUE, TRUE);
+  screenshot("16-restored.png");
+}
+
+/* --- first run: nothing configured, nothing installed, no network ------------------------- */
+
+static GtkWidget *find_descendant(GtkWidget *root, GType type)
+{
+  for (GtkWidget *child = gtk_widget_get_first_child(root); child != NULL;
+       child = gtk_widget_get_next_sibling(child)) {
+    GtkWidget *found;
+    if (G_TYPE_CHECK_INSTANCE_TYPE(child, type))
+      return child;
+    if ((found = find_descendant(child, type)) != NULL)
+      return found;
+  }
+  return NULL;
+}
+
+typedef struct {
+  gboolean finished;
+  GError *error;
+} DownloadEnd;
+
+static void on_download_finished(HsModelStore *store, const GError *error, DownloadEnd *end)
+{
+  end->finished = TRUE;
+  end->error = error ? g_error_copy(error) : NULL;
+}
+
+static void test_first_run(void)
+{
+  HsModelsFirstRun *first_run = _hs_window_get_first_run(window);
+  HsModelStore *store = hs_application_get_model_store(app);
+  GtkWidget *button;
+  GtkWindow *prefs;
+  GtkWidget *models_page;
+  DownloadEnd end = { FALSE, NULL };
+  gint64 start_us;
+  gulong handler;
+
+  spin_until(is_not_loading, NULL, 30);
+  g_assert_cmpint(_hs_window_get_state(window), ==, HS_WINDOW_NO_MODEL);
+  g_assert_cmpstr(_hs_window_get_page(window), ==, "first-run");
+  g_assert_nonnull(first_run);
+  g_assert_true(gtk_widget_get_mapped(GTK_WIDGET(first_run)));
+  g_assert_false(gtk_widget_is_sensitive(GTK_WIDGET(window->generate_button)) &&
+                 gtk_widget_get_mapped(GTK_WIDGET(window->generate_button)));
+  screenshot("20-first-run.png");
+
+  /* The history can be browsed before any model is there. */
+  adw_view_stack_set_visible_child_name(window->view_stack, "history");
+  spin_until(gallery_has_n, GUINT_TO_POINTER(0), 30);
+  screenshot("21-history-empty.png");
+  adw_view_stack_set_visible_child_name(window->view_stack, "create");
+
+  /* Download from a hub that cannot be reached: it fails with a message, promptly. */
+  button = find_descendant(hs_models_first_run_get_download_view(first_run), GTK_TYPE_BUTTON);
+  g_assert_nonnull(button);
+  handler = g_signal_connect(store, "download-finished", G_CALLBACK(on_download_finished), &end);
+  start_us = g_get_monotonic_time();
+  g_signal_emit_by_name(button, "clicked");
+  g_assert_true(hs_model_store_get_downloading(store));
+  spin_until(is_flag_set, &end.finished, 120);
+  g_signal_handler_disconnect(store, handler);
+  g_test_message("the download failed after %.1f s: %s", (g_get_monotonic_time() - start_us) / 1e6,
+                 end.error ? end.error->message : "(no error)");
+  g_assert_nonnull(end.error);
+  g_assert_false(g_error_matches(end.error, G_IO_ERROR, G_IO_ERROR_CANCELLED));
+  g_assert_false(hs_model_store_get_downloading(store));
+  g_assert_cmpint(_hs_window_get_state(window), ==, HS_WINDOW_NO_MODEL);
+  g_assert_cmpstr(_hs_window_get_page(window), ==, "first-run");
+  screenshot("22-first-run-offline.png");
+  g_clear_error(&end.error);
+
+  /* Preferences has the Models page over the same store. */
+  g_action_group_activate_action(G_ACTION_GROUP(app), "preferences", NULL);
+  prefs = find_toplevel(ADW_TYPE_PREFERENCES_WINDOW);
+  g_assert_nonnull(prefs);
+  models_page = find_descendant(GTK_WIDGET(prefs), HS_TYPE_MODELS_PAGE);
+  g_assert_nonnull(models_page);
+  g_assert_cmpuint(hs_models_page_get_n_entries(HS_MODELS_PAGE(models_page)), ==, 0);
+  adw_preferences_window_set_visible_page(ADW_PREFERENCES_WINDOW(prefs),
+                                          ADW_PREFERENCES_PAGE(models_page));
+  screenshot_of(GTK_WIDGET(prefs), "23-preferences-models.png");
+  gtk_window_destroy(prefs);
+}
+
+#ifndef HS_TEST_FAKE_ENGINE
+static gboolean window_not_loading(gpointer data)
+{
+  return _hs_window_get_state(data) != HS_WINDOW_LOADING;
+}
+
+static char *import_into_store(HsModelStore *store, const char *folder)
+{
+  g_autoptr(GError) error = NULL;
+  char *entry = hs_model_store_import_sync(store, folder, NULL, NULL, NULL, &error);
+
+  g_assert_no_error(error);
+  g_test_message("imported %s into %s", folder, entry);
+  return entry;
+}
+
+/* After the first-run page got both parts into the store (as its "Import Existing Folder…"
+ * does), the window opens them and remembers them; a later window with nothing configured finds
+ * them in the store by itself. */
+static void test_first_run_import(void)
+{
+  HsModelStore *store = hs_application_get_model_store(app);
+  g_autofree char *tiny = hs_test_shared_path("golden/tiny");
+  g_autofree char *hart_entry = NULL;
+  g_autofree char *text_entry = NULL;
+  g_autofree char *hart_ready = NULL;
+  g_autofree char *text_ready = NULL;
+  g_autofree char *setting = NULL;
+  HsWindow *second;
+
+  if (!engine_usable())
+    return;
+  if (!text_usable) {
+    g_test_skip("the tiny text encoder is not usable");
+    return;
+  }
+  hart_entry = import_into_store(store, tiny);
+  text_entry = import_into_store(store, text_dir);
+  g_assert_true(
+      hs_model_store_find_ready(store, hs_model_release_default(), &hart_ready, &text_ready));
+  g_assert_cmpstr(hart_ready, ==, hart_entry);
+  g_assert_cmpstr(text_ready, ==, text_entry);
+
+  /* What HsModelsFirstRun emits once both parts are installed. */
+  g_signal_emit_by_name(_hs_window_get_first_run(window), "ready", hart_ready, text_ready);
+  spin_until(is_not_loading, NULL, 120);
+  g_assert_cmpint(_hs_window_get_state(window), ==, HS_WINDOW_READY);
+  g_assert_cmpstr(_hs_window_get_page(window), ==, "main");
+  g_assert_cmpstr(window->model_dir, ==, hart_entry);
+  setting = g_settings_get_string(window->settings, "model-dir");
+  g_assert_cmpstr(setting, ==, hart_entry);
+  spin_until(stack_settled, NULL, 10);
+  screenshot("24-first-run-ready.png");
+
+  /* Nothing configured, but the store has a ready model: a new window opens it. */
+  g_settings_reset(window->settings, "model-dir");
+  g_settings_reset(window->settings, "text-model-dir");
+  second = hs_window_new(ADW_APPLICATION(app), hs_application_get_worker(app),
+                         hs_application_get_history(app), store);
+  gtk_window_present(GTK_WINDOW(second));
+  spin_until(window_not_loading, second, 120);
+  g_assert_cmpint(_hs_window_get_state(second), ==, HS_WINDOW_READY);
+  g_assert_cmpstr(second->model_dir, ==, hart_entry);
+  g_assert_cmpstr(second->text_model_dir, ==, text_entry);
+  gtk_window_destroy(GTK_WINDOW(second));
+}
+#endif
+
 #ifdef HS_TEST_FAKE_ENGINE
 static AdwMessageDialog *find_message_dialog(void)
 {
@@ -568,6 +1035,22 @@ static void test_device_memory_error(void)
 
 /* --- driver: the tests run inside the application's main loop ------------------------------ */
 
+/* Removes a folder the test made (the history and model store of the run). */
+static void remove_tree(const char *path)
+{
+  g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
+    g_autofree char *child = g_build_filename(path, name, NULL);
+    if (g_file_test(child, G_FILE_TEST_IS_DIR) && !g_file_test(child, G_FILE_TEST_IS_SYMLINK))
+      remove_tree(child);
+    else
+      g_unlink(child);
+  }
+  g_rmdir(path);
+}
+
 static int test_status;
 
 static gboolean run_tests(gpointer data)
@@ -595,7 +1078,9 @@ int main(int argc, char *argv[])
 {
   g_autofree char *model = NULL;
   g_autofree char *text = NULL;
+  g_autofree char *data_home = NULL;
   char *app_argv[] = { argv[0], NULL };
+  gboolean first_run = g_getenv("HS_TEST_FIRST_RUN") != NULL;
   int status;
 
   g_log_set_writer_func(log_writer, NULL, NULL);
@@ -604,6 +1089,9 @@ int main(int argc, char *argv[])
   artifacts =
       g_strdup(g_getenv("HS_TEST_ARTIFACTS") ? g_getenv("HS_TEST_ARTIFACTS") : "ui-artifacts");
   g_mkdir_with_parents(artifacts, 0755);
+  /* A fresh history and model store for every run (both live under XDG_DATA_HOME). */
+  data_home = g_dir_make_tmp("hs-ui-data-XXXXXX", NULL);
+  g_setenv("XDG_DATA_HOME", data_home, TRUE);
 #ifdef HS_TEST_FAKE_ENGINE
   /* 14 steps of 25 ms: long enough to watch previews and cancel, short for the test. */
   fake_engine_reset(14, 25000);
@@ -612,24 +1100,42 @@ int main(int argc, char *argv[])
 #else
   /* The tiny golden model and the tiny Qwen2, as run.sh configures them. */
   text = hs_test_make_text_dir();
+  text_dir = text;
   skip_reason = hs_test_engine_skip_reason_with_text(text, &text_usable);
   model = hs_test_shared_path("golden/tiny");
 #endif
-  g_setenv("HART_STUDIO_MODEL_DIR", model, TRUE);
-  if (text_usable)
-    g_setenv("HART_STUDIO_TEXT_MODEL_DIR", text, TRUE);
+  if (first_run) {
+    /* Nothing configured (the memory settings backend starts empty) and a hub that refuses
+     * connections: the first-run page must show and fail cleanly. */
+    g_unsetenv("HART_STUDIO_MODEL_DIR");
+    g_unsetenv("HART_STUDIO_TEXT_MODEL_DIR");
+    g_setenv("HART_STUDIO_HUB_URL", "http://127.0.0.1:9", TRUE);
+  } else {
+    g_setenv("HART_STUDIO_MODEL_DIR", model, TRUE);
+    if (text_usable)
+      g_setenv("HART_STUDIO_TEXT_MODEL_DIR", text, TRUE);
+  }
 
-  g_test_add_func("/ui/launch", test_launch);
-  g_test_add_func("/ui/shortcuts", test_shortcuts);
-  g_test_add_func("/ui/preferences-and-about", test_preferences_and_about);
-  g_test_add_func("/ui/generate", test_generate);
-  g_test_add_func("/ui/cancel", test_cancel);
-  g_test_add_func("/ui/save", test_save);
-  g_test_add_func("/ui/drag-file", test_drag_file);
-  g_test_add_func("/ui/copy", test_copy);
-#ifdef HS_TEST_FAKE_ENGINE
-  g_test_add_func("/ui/device-memory-error", test_device_memory_error);
+  if (first_run) {
+    g_test_add_func("/ui/first-run", test_first_run);
+#ifndef HS_TEST_FAKE_ENGINE
+    g_test_add_func("/ui/first-run-import", test_first_run_import);
 #endif
+  } else {
+    g_test_add_func("/ui/launch", test_launch);
+    g_test_add_func("/ui/shortcuts", test_shortcuts);
+    g_test_add_func("/ui/preferences-and-about", test_preferences_and_about);
+    g_test_add_func("/ui/generate", test_generate);
+    g_test_add_func("/ui/cancel", test_cancel);
+    g_test_add_func("/ui/save", test_save);
+    g_test_add_func("/ui/drag-file", test_drag_file);
+    g_test_add_func("/ui/copy", test_copy);
+    g_test_add_func("/ui/history", test_history);
+    g_test_add_func("/ui/restore-from-png", test_restore_from_png);
+#ifdef HS_TEST_FAKE_ENGINE
+    g_test_add_func("/ui/device-memory-error", test_device_memory_error);
+#endif
+  }
 
   app = hs_application_new(G_APPLICATION_NON_UNIQUE);
   g_signal_connect_after(app, "activate", G_CALLBACK(on_activate), NULL);
@@ -640,6 +1146,7 @@ int main(int argc, char *argv[])
 #else
   hs_test_remove_text_dir(g_steal_pointer(&text));
 #endif
+  remove_tree(data_home);
   g_free(skip_reason);
   g_free(artifacts);
   return status != 0 ? status : test_status;

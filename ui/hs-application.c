@@ -1,4 +1,5 @@
-/* hs-application.c: application lifetime, app-wide actions, About. */
+/* hs-application.c: application lifetime, app-wide actions, About; the objects the windows
+ * share: the engine worker, the history and the model store. */
 #define G_LOG_DOMAIN "HsApplication"
 
 #include "hs-config.h"
@@ -7,12 +8,15 @@
 
 #include <glib/gi18n.h>
 
+#include "hs-models-page.h"
 #include "hs-preferences-window.h"
 #include "hs-window.h"
 
 struct _HsApplication {
   AdwApplication parent_instance;
   HsEngineWorker *worker;
+  HsHistory *history;
+  HsModelStore *model_store;
 };
 
 G_DEFINE_FINAL_TYPE(HsApplication, hs_application, ADW_TYPE_APPLICATION)
@@ -28,7 +32,8 @@ static void hs_application_activate(GApplication *app)
   GtkWindow *window = main_window(self);
 
   if (window == NULL)
-    window = GTK_WINDOW(hs_window_new(ADW_APPLICATION(self), self->worker));
+    window = GTK_WINDOW(
+        hs_window_new(ADW_APPLICATION(self), self->worker, self->history, self->model_store));
   gtk_window_present(window);
 }
 
@@ -39,16 +44,25 @@ static void hs_application_startup(GApplication *app)
   G_APPLICATION_CLASS(hs_application_parent_class)->startup(app);
   /* One engine thread for the whole application: the weights load once. */
   self->worker = hs_engine_worker_new();
+  /* One history (one SQLite connection) and one model store (which owns the download, so
+   * closing a window does not stop it). */
+  self->history = hs_history_new(NULL);
+  self->model_store = hs_model_store_new(NULL);
 }
 
 static void hs_application_shutdown(GApplication *app)
 {
   HsApplication *self = HS_APPLICATION(app);
 
-  /* Cancel a running picture and join the engine thread before GTK goes away. */
+  /* Pause a download (its .part files resume next time), cancel a running picture and join the
+   * engine thread before GTK goes away. */
+  if (self->model_store != NULL)
+    hs_model_store_cancel_download(self->model_store);
   if (self->worker != NULL)
     hs_engine_worker_shutdown(self->worker);
   g_clear_object(&self->worker);
+  g_clear_object(&self->model_store);
+  g_clear_object(&self->history);
   G_APPLICATION_CLASS(hs_application_parent_class)->shutdown(app);
 }
 
@@ -74,6 +88,9 @@ static void action_preferences(GSimpleAction *action, GVariant *param, gpointer 
   HsApplication *self = user_data;
   GtkWindow *prefs = GTK_WINDOW(hs_preferences_window_new());
 
+  adw_preferences_window_add(ADW_PREFERENCES_WINDOW(prefs),
+                             ADW_PREFERENCES_PAGE(hs_models_page_new(
+                                 self->model_store, hs_model_release_default(), NULL)));
   gtk_window_set_transient_for(prefs, main_window(self));
   gtk_window_present(prefs);
 }
@@ -114,6 +131,7 @@ static void set_accels(GtkApplication *app)
     { "win.cancel", { "Escape", NULL, NULL } },
     { "win.save-as", { "<Control>s", NULL, NULL } },
     { "win.copy-image", { "<Control>c", NULL, NULL } },
+    { "win.search", { "<Control>f", NULL, NULL } },
     { "app.preferences", { "<Control>comma", NULL, NULL } },
     { "app.quit", { "<Control>q", NULL, NULL } },
   };
@@ -155,4 +173,16 @@ HsEngineWorker *hs_application_get_worker(HsApplication *self)
 {
   g_return_val_if_fail(HS_IS_APPLICATION(self), NULL);
   return self->worker;
+}
+
+HsHistory *hs_application_get_history(HsApplication *self)
+{
+  g_return_val_if_fail(HS_IS_APPLICATION(self), NULL);
+  return self->history;
+}
+
+HsModelStore *hs_application_get_model_store(HsApplication *self)
+{
+  g_return_val_if_fail(HS_IS_APPLICATION(self), NULL);
+  return self->model_store;
 }

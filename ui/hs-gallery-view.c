@@ -100,11 +100,22 @@ static void on_grid_view_activate(GtkGridView *grid, guint position, HsGalleryVi
 
 /* --- toasts --- */
 
+/* Embedded in a window with its own toast overlay, the gallery uses that one: toasts then never
+ * stack in two layers, and they stay visible when the gallery's page is not shown (settings
+ * restored from a PNG dropped on the window). Alone, it uses its own. */
+static AdwToastOverlay *toast_overlay_for(HsGalleryView *self)
+{
+  GtkWidget *parent = gtk_widget_get_parent(GTK_WIDGET(self));
+  GtkWidget *outer = parent ? gtk_widget_get_ancestor(parent, ADW_TYPE_TOAST_OVERLAY) : NULL;
+
+  return outer ? ADW_TOAST_OVERLAY(outer) : self->toast_overlay;
+}
+
 void hs_gallery_view_add_toast(HsGalleryView *self, AdwToast *toast)
 {
   g_return_if_fail(HS_IS_GALLERY_VIEW(self));
   g_set_weak_pointer(&self->last_toast, toast);
-  adw_toast_overlay_add_toast(self->toast_overlay, toast);
+  adw_toast_overlay_add_toast(toast_overlay_for(self), toast);
 }
 
 static void show_error(HsGalleryView *self, const char *what, const GError *error)

@@ -34,7 +34,8 @@ HsHistoryItem *hs_gallery_view_get_selected(HsGalleryView *self);
 void hs_gallery_view_select(HsGalleryView *self, guint position);
 /* Opens the search bar and focuses the entry (the window may bind its own Ctrl+F to this). */
 void hs_gallery_view_start_search(HsGalleryView *self);
-/* Shows a toast in the gallery's overlay. */
+/* Shows a toast: in the nearest toast overlay around the gallery (the window's), else in the
+ * gallery's own. */
 void hs_gallery_view_add_toast(HsGalleryView *self, AdwToast *toast);
 /* Reads the settings of a PNG (off the main thread) and emits ::reuse with
  * HS_GALLERY_REUSE_ALL, or shows why it could not. The window's own drop target can call this. */

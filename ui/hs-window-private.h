@@ -2,7 +2,9 @@
 #pragma once
 
 #include "hs-canvas.h"
+#include "hs-gallery-view.h"
 #include "hs-generation.h"
+#include "hs-models-page.h"
 #include "hs-window.h"
 
 G_BEGIN_DECLS
@@ -19,7 +21,13 @@ struct _HsWindow {
 
   /* Template children. */
   AdwToastOverlay *toast_overlay;
+  AdwViewStack *view_stack;
+  AdwViewSwitcherTitle *switcher_title;
+  GtkWidget *save_button;
+  GtkWidget *copy_button;
   GtkStack *stack;
+  AdwBin *first_run_bin;
+  AdwBin *gallery_bin;
   AdwStatusPage *no_model_page;
   AdwStatusPage *loading_page;
   GtkSpinner *loading_spinner;
@@ -41,6 +49,11 @@ struct _HsWindow {
 
   GSettings *settings;
   HsEngineWorker *worker;
+  /* Shared with the other windows; owned by the application. */
+  HsHistory *history;
+  HsModelStore *model_store;
+  HsGalleryView *gallery;
+  HsModelsFirstRun *first_run;
   char *model_dir;
   char *text_model_dir;
   hart_engine_info info;
@@ -84,6 +97,20 @@ void _hs_window_copy_image(HsWindow *self);
 /* A GdkTexture of img, enlarged without smoothing when tiny (GTK 4.8 has no nearest filter). */
 GdkTexture *_hs_window_texture_for(HsImage *img);
 
+/* hs-window.c: opens the configured folders again (unless a picture is being made). */
+void _hs_window_reload_model(HsWindow *self);
+
+/* hs-window-history.c: the History page (gallery), recording results, reusing settings. */
+void _hs_window_init_history(HsWindow *self, HsHistory *history);
+void _hs_window_record(HsWindow *self, const HsRequest *request, HsImage *image);
+
+/* hs-window-models.c: the first-run page (download or import) and models from the store. */
+void _hs_window_init_models(HsWindow *self, HsModelStore *store);
+/* When no folder is configured, the ready folders of the model store (TRUE if found). */
+gboolean _hs_window_take_store_models(HsWindow *self);
+/* Which page says "no model": the first-run page when nothing is configured, else the error. */
+const char *_hs_window_no_model_page(HsWindow *self);
+
 /* Test hooks. */
 HsWindowState _hs_window_get_state(HsWindow *self);
 GtkTextBuffer *_hs_window_get_prompt_buffer(HsWindow *self);
@@ -94,6 +121,10 @@ const char *_hs_window_get_stage_text(HsWindow *self);
 const char *_hs_window_get_last_error(HsWindow *self);
 /* The file a drag carries (written once into the cache dir). */
 GFile *_hs_window_dup_drag_file(HsWindow *self, GError **error);
+HsGalleryView *_hs_window_get_gallery(HsWindow *self);
+HsModelsFirstRun *_hs_window_get_first_run(HsWindow *self);
+/* "first-run", "no-model", "loading" or "main". */
+const char *_hs_window_get_page(HsWindow *self);
 void _hs_window_set_context(HsWindow *self, GBytes *context, GBytes *mask, GBytes *position_ids);
 
 G_END_DECLS

@@ -25,7 +25,7 @@ static void set_state(HsWindow *self, HsWindowState state)
   self->state = state;
   switch (state) {
   case HS_WINDOW_NO_MODEL:
-    gtk_stack_set_visible_child_name(self->stack, "no-model");
+    gtk_stack_set_visible_child_name(self->stack, _hs_window_no_model_page(self));
     break;
   case HS_WINDOW_LOADING:
     gtk_stack_set_visible_child_name(self->stack, "loading");
@@ -146,7 +146,7 @@ static void load_model(HsWindow *self)
   g_clear_object(&self->open_cancellable);
   self->have_info = FALSE;
 
-  if (self->model_dir == NULL) {
+  if (self->model_dir == NULL && !_hs_window_take_store_models(self)) {
     set_state(self, HS_WINDOW_NO_MODEL);
     return;
   }
@@ -160,6 +160,12 @@ static void load_model(HsWindow *self)
   self->open_cancellable = g_cancellable_new();
   hs_engine_worker_open_async(self->worker, options, self->open_cancellable, on_open_done,
                               g_object_ref(self));
+}
+
+void _hs_window_reload_model(HsWindow *self)
+{
+  if (self->state != HS_WINDOW_RUNNING)
+    load_model(self);
 }
 
 static void on_engine_setting_changed(GSettings *settings, const char *key, gpointer user_data)
@@ -416,6 +422,7 @@ static void on_generate_done(GObject *source, GAsyncResult *result, gpointer use
   end_running(self);
 
   if (image != NULL) {
+    _hs_window_record(self, self->running_request, image);
     show_result(self, image, g_steal_pointer(&self->running_request));
     gtk_progress_bar_set_fraction(self->progress_bar, 1);
     gtk_label_set_text(self->stage_label, _("Done"));
@@ -498,6 +505,14 @@ static void action_choose_text_model(GtkWidget *widget, const char *name, GVaria
   choose_folder(HS_WINDOW(widget), TRUE);
 }
 
+static void action_search(GtkWidget *widget, const char *name, GVariant *param)
+{
+  HsWindow *self = HS_WINDOW(widget);
+
+  adw_view_stack_set_visible_child_name(self->view_stack, "history");
+  hs_gallery_view_start_search(self->gallery);
+}
+
 static void action_save_as(GtkWidget *widget, const char *name, GVariant *param)
 {
   _hs_window_save_as(HS_WINDOW(widget));
@@ -573,6 +588,8 @@ static void hs_window_finalize(GObject *object)
 
   g_clear_object(&self->settings);
   g_clear_object(&self->worker);
+  g_clear_object(&self->history);
+  g_clear_object(&self->model_store);
   g_clear_pointer(&self->model_dir, g_free);
   g_clear_pointer(&self->text_model_dir, g_free);
   g_clear_pointer(&self->running_request, hs_request_free);
@@ -599,7 +616,13 @@ static void hs_window_class_init(HsWindowClass *klass)
   g_type_ensure(HS_TYPE_CANVAS);
   gtk_widget_class_set_template_from_resource(widget_class, RESOURCE_PREFIX "/ui/hs-window.ui");
   gtk_widget_class_bind_template_child(widget_class, HsWindow, toast_overlay);
+  gtk_widget_class_bind_template_child(widget_class, HsWindow, view_stack);
+  gtk_widget_class_bind_template_child(widget_class, HsWindow, switcher_title);
+  gtk_widget_class_bind_template_child(widget_class, HsWindow, save_button);
+  gtk_widget_class_bind_template_child(widget_class, HsWindow, copy_button);
   gtk_widget_class_bind_template_child(widget_class, HsWindow, stack);
+  gtk_widget_class_bind_template_child(widget_class, HsWindow, first_run_bin);
+  gtk_widget_class_bind_template_child(widget_class, HsWindow, gallery_bin);
   gtk_widget_class_bind_template_child(widget_class, HsWindow, no_model_page);
   gtk_widget_class_bind_template_child(widget_class, HsWindow, loading_page);
   gtk_widget_class_bind_template_child(widget_class, HsWindow, loading_spinner);
@@ -622,6 +645,7 @@ static void hs_window_class_init(HsWindowClass *klass)
   gtk_widget_class_install_action(widget_class, "win.generate", NULL, action_generate);
   gtk_widget_class_install_action(widget_class, "win.cancel", NULL, action_cancel);
   gtk_widget_class_install_action(widget_class, "win.save-as", NULL, action_save_as);
+  gtk_widget_class_install_action(widget_class, "win.search", NULL, action_search);
   gtk_widget_class_install_action(widget_class, "win.copy-image", NULL, action_copy_image);
   gtk_widget_class_install_action(widget_class, "win.copy-seed", NULL, action_copy_seed);
   gtk_widget_class_install_action(widget_class, "win.choose-model", NULL, action_choose_model);
@@ -642,15 +666,20 @@ static void hs_window_init(HsWindow *self)
   set_state(self, HS_WINDOW_NO_MODEL);
 }
 
-HsWindow *hs_window_new(AdwApplication *application, HsEngineWorker *worker)
+HsWindow *hs_window_new(AdwApplication *application, HsEngineWorker *worker, HsHistory *history,
+                        HsModelStore *model_store)
 {
   HsWindow *self;
 
   g_return_val_if_fail(ADW_IS_APPLICATION(application), NULL);
   g_return_val_if_fail(HS_IS_ENGINE_WORKER(worker), NULL);
+  g_return_val_if_fail(HS_IS_HISTORY(history), NULL);
+  g_return_val_if_fail(HS_IS_MODEL_STORE(model_store), NULL);
 
   self = g_object_new(HS_TYPE_WINDOW, "application", application, NULL);
   self->worker = g_object_ref(worker);
+  _hs_window_init_history(self, history);
+  _hs_window_init_models(self, model_store);
   load_model(self);
   return self;
 }
@@ -690,6 +719,21 @@ const char *_hs_window_get_stage_text(HsWindow *self)
 const char *_hs_window_get_last_error(HsWindow *self)
 {
   return self->last_error;
+}
+
+HsGalleryView *_hs_window_get_gallery(HsWindow *self)
+{
+  return self->gallery;
+}
+
+HsModelsFirstRun *_hs_window_get_first_run(HsWindow *self)
+{
+  return self->first_run;
+}
+
+const char *_hs_window_get_page(HsWindow *self)
+{
+  return gtk_stack_get_visible_child_name(self->stack);
 }
 
 void _hs_window_set_context(HsWindow *self, GBytes *context, GBytes *mask, GBytes *position_ids)
