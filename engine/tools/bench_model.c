@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "tensor_set.h"
+#include "vae.h"
 
 /* Tensor names are short; the 256-byte buffers cannot truncate them. */
 #pragma GCC diagnostic ignored "-Wformat-truncation"
@@ -69,12 +70,6 @@ static void add2(builder *b, const char *name, int64_t d0, int64_t d1, int kind)
 {
   int64_t s[2] = { d0, d1 };
   add(b, name, d1 ? 2 : 1, s, kind);
-}
-
-static void add4(builder *b, const char *name, int64_t co, int64_t ci, int64_t k)
-{
-  int64_t s[4] = { co, ci, k, k };
-  add(b, name, 4, s, 0);
 }
 
 static void linear(builder *b, const char *prefix, int64_t out, int64_t in, int bias)
@@ -140,96 +135,13 @@ static void build_llm(builder *b, const hart_llm_config *c, int64_t V, int64_t C
   linear(b, "diffloss.net.final_layer.adaLN_modulation.1", 2 * W, W, 1);
 }
 
-static void norm(builder *b, const char *prefix, int64_t ch)
-{
-  char n[256];
-  snprintf(n, sizeof n, "%s.weight", prefix);
-  add2(b, n, ch, 0, 1);
-  snprintf(n, sizeof n, "%s.bias", prefix);
-  add2(b, n, ch, 0, 2);
-}
-
-static void conv(builder *b, const char *prefix, int64_t co, int64_t ci, int64_t k)
-{
-  char n[256];
-  snprintf(n, sizeof n, "%s.weight", prefix);
-  add4(b, n, co, ci, k);
-  snprintf(n, sizeof n, "%s.bias", prefix);
-  add2(b, n, co, 0, 2);
-}
-
-static void resblock(builder *b, const char *prefix, int64_t ci, int64_t co)
-{
-  char n[256];
-  snprintf(n, sizeof n, "%s.norm1", prefix);
-  norm(b, n, ci);
-  snprintf(n, sizeof n, "%s.conv1", prefix);
-  conv(b, n, co, ci, 3);
-  snprintf(n, sizeof n, "%s.norm2", prefix);
-  norm(b, n, co);
-  snprintf(n, sizeof n, "%s.conv2", prefix);
-  conv(b, n, co, co, 3);
-  if (ci != co) {
-    snprintf(n, sizeof n, "%s.nin_shortcut", prefix);
-    conv(b, n, co, ci, 1);
-  }
-}
-
-static void attnblock(builder *b, const char *prefix, int64_t ch)
-{
-  char n[256];
-  snprintf(n, sizeof n, "%s.norm", prefix);
-  norm(b, n, ch);
-  snprintf(n, sizeof n, "%s.qkv", prefix);
-  conv(b, n, 3 * ch, ch, 1);
-  snprintf(n, sizeof n, "%s.proj_out", prefix);
-  conv(b, n, ch, ch, 1);
-}
-
-/* The taming decoder layout of the golden tokenizers (README "Decoder"). */
-static void build_tok(builder *b, const hart_vae_config *v)
-{
-  int L = v->n_ch_mult;
-  int64_t z = v->z_channels, top = (int64_t)v->ch * v->ch_mult[L - 1], ci;
-  char n[256];
-  add2(b, "vae.quantize.embedding.weight", v->vocab_size, z, 0);
-  for (int j = 0; j < v->share_quant_resi; j++) {
-    snprintf(n, sizeof n, "vae.quantize.quant_resi.qresi_ls.%d", j);
-    conv(b, n, z, z, 3);
-  }
-  conv(b, "vae.post_quant_conv", z, z, 3);
-  conv(b, "vae.decoder.conv_in", top, z, 3);
-  resblock(b, "vae.decoder.mid.block_1", top, top);
-  attnblock(b, "vae.decoder.mid.attn_1", top);
-  resblock(b, "vae.decoder.mid.block_2", top, top);
-  ci = top;
-  for (int lvl = L - 1; lvl >= 0; lvl--) {
-    int64_t co = (int64_t)v->ch * v->ch_mult[lvl];
-    for (int k = 0; k <= v->num_res_blocks; k++) {
-      snprintf(n, sizeof n, "vae.decoder.up.%d.block.%d", lvl, k);
-      resblock(b, n, ci, co);
-      ci = co;
-      if (lvl == L - 1) {
-        snprintf(n, sizeof n, "vae.decoder.up.%d.attn.%d", lvl, k);
-        attnblock(b, n, co);
-      }
-    }
-    if (lvl > 0) {
-      snprintf(n, sizeof n, "vae.decoder.up.%d.upsample.conv", lvl);
-      conv(b, n, co, co, 3);
-    }
-  }
-  norm(b, "vae.decoder.norm_out", ci);
-  conv(b, "vae.decoder.conv_out", 3, ci, 3);
-}
-
 hart_status bench_model_new(hart_backend *be, int depth, hart_model **out, hart_error *err)
 {
   static const int pns[] = { 1, 2, 3, 4, 5, 7, 9, 12, 16, 21, 27, 36, 48, 64 };
   hart_llm_config c;
   hart_vae_config v;
   builder bl = { hart_tensor_set_new("release-shapes llm"), 0, 1 };
-  builder bt = { hart_tensor_set_new("release-shapes tokenizer"), 1000, 1 };
+  hart_tensor_set *tok = NULL;
   hart_status st;
 
   memset(&c, 0, sizeof c);
@@ -261,18 +173,21 @@ hart_status bench_model_new(hart_backend *be, int depth, hart_model **out, hart_
   v.num_res_blocks = 2;
   v.quant_resi = 0.5f;
   v.share_quant_resi = 4;
-  if (bl.set == NULL || bt.set == NULL) {
-    hart_tensor_set_free(bl.set);
-    hart_tensor_set_free(bt.set);
+  if (bl.set == NULL)
     return hart_fail(err, HART_ERR_NO_MEMORY, "out of memory");
+  /* The tokenizer side comes from the VAE's own random-weight builder (same names and shapes
+   * as the released folder). */
+  st = hart_vae_random_weights(&v, 1000, &tok, err);
+  if (st != HART_OK) {
+    hart_tensor_set_free(bl.set);
+    return st;
   }
   build_llm(&bl, &c, v.vocab_size, v.z_channels);
-  build_tok(&bt, &v);
-  if (!bl.ok || !bt.ok)
+  if (!bl.ok)
     st = hart_fail(err, HART_ERR_NO_MEMORY, "out of memory building the bench model");
   else
-    st = hart_model_load_sets(be, &c, &v, bl.set, bt.set, out, err);
+    st = hart_model_load_sets(be, &c, &v, bl.set, tok, out, err);
   hart_tensor_set_free(bl.set);
-  hart_tensor_set_free(bt.set);
+  hart_tensor_set_free(tok);
   return st;
 }
