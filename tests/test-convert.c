@@ -10,23 +10,6 @@
 #include "model_convert.h"
 #include "model_files.h"
 
-static void rm_tree(const char *dir)
-{
-  GDir *d = g_dir_open(dir, 0, NULL);
-  const char *name;
-  while (d != NULL && (name = g_dir_read_name(d)) != NULL) {
-    char *p = g_build_filename(dir, name, NULL);
-    if (g_file_test(p, G_FILE_TEST_IS_DIR))
-      rm_tree(p);
-    else
-      g_unlink(p);
-    g_free(p);
-  }
-  if (d != NULL)
-    g_dir_close(d);
-  g_rmdir(dir);
-}
-
 static hart_tensor_set *open_any(const char *path)
 {
   hart_tensor_set *set = NULL;
@@ -131,7 +114,7 @@ static void test_convert_tiny(void)
   g_assert_cmpint(hart_convert_folder(src, dst, NULL, NULL, &rep, &err), ==,
                   HART_ERR_INVALID_ARGUMENT);
   g_assert_nonnull(strstr(err.msg, dst));
-  rm_tree(tmp);
+  ht_rm_tree(tmp);
   g_free(dst);
   g_free(tmp);
   g_free(src);
@@ -172,7 +155,7 @@ static void test_convert_failure_leaves_nothing(void)
     g_assert_false(g_file_test(inner, G_FILE_TEST_EXISTS));
     g_free(inner);
   }
-  rm_tree(tmp);
+  ht_rm_tree(tmp);
   g_free(bad);
   g_free(ok);
   g_free(src);
@@ -289,7 +272,7 @@ static void test_cli_convert_and_help(void)
     g_free(out);
     g_free(eo);
   }
-  rm_tree(tmp);
+  ht_rm_tree(tmp);
   g_free(src);
   g_free(dst);
   g_free(tmp);

@@ -665,23 +665,6 @@ static void test_controls(void)
   g_free(dir);
 }
 
-static void rm_tree(const char *dir)
-{
-  GDir *d = g_dir_open(dir, 0, NULL);
-  const char *name;
-  while (d != NULL && (name = g_dir_read_name(d)) != NULL) {
-    char *p = g_build_filename(dir, name, NULL);
-    if (g_file_test(p, G_FILE_TEST_IS_DIR))
-      rm_tree(p);
-    else
-      g_unlink(p);
-    g_free(p);
-  }
-  if (d != NULL)
-    g_dir_close(d);
-  g_rmdir(dir);
-}
-
 int main(int argc, char **argv)
 {
   int r;
@@ -697,7 +680,7 @@ int main(int argc, char **argv)
     g_free(p);
   }
   r = g_test_run();
-  rm_tree(tmp_root);
+  ht_rm_tree(tmp_root);
   g_free(tmp_root);
   return r;
 }

@@ -35,23 +35,6 @@ static char *make_tmpdir(void)
   return dir;
 }
 
-static void rm_tree(const char *dir)
-{
-  GDir *d = g_dir_open(dir, 0, NULL);
-  const char *name;
-  while (d != NULL && (name = g_dir_read_name(d)) != NULL) {
-    char *p = g_build_filename(dir, name, NULL);
-    if (g_file_test(p, G_FILE_TEST_IS_DIR))
-      rm_tree(p);
-    else
-      g_unlink(p);
-    g_free(p);
-  }
-  if (d != NULL)
-    g_dir_close(d);
-  g_rmdir(dir);
-}
-
 static void test_writer_roundtrip(void)
 {
   hart_tensor_set *src, *back = NULL;
@@ -82,7 +65,7 @@ static void test_writer_roundtrip(void)
   g_free(orig);
   hart_tensor_set_free(back);
   hart_tensor_set_free(src);
-  rm_tree(dir);
+  ht_rm_tree(dir);
   g_free(path);
   g_free(dir);
 }
@@ -102,7 +85,7 @@ static void test_writer_refuses(void)
   g_assert_cmpint(hart_safetensors_write(path, t, 2, &err), ==, HART_ERR_INVALID_ARGUMENT);
   g_assert_nonnull(strstr(err.msg, "tensor b"));
   g_assert_false(g_file_test(path, G_FILE_TEST_EXISTS));
-  rm_tree(dir);
+  ht_rm_tree(dir);
   g_free(path);
   g_free(dir);
 }
@@ -134,7 +117,7 @@ static void test_dir_preference(void)
   g_assert_cmpint(hart_tensor_set_open_dir(dir, &set, &err), ==, HART_ERR_IO);
   g_assert_nonnull(strstr(err.msg, dir));
   g_assert_null(set);
-  rm_tree(dir);
+  ht_rm_tree(dir);
   g_free(dir);
 }
 
@@ -227,7 +210,7 @@ static void test_sharded(void)
   expect_dir_error(dir, HART_ERR_FORMAT, "not a JSON object");
   g_free(p);
   hart_tensor_set_free(src);
-  rm_tree(dir);
+  ht_rm_tree(dir);
   g_free(dir);
 }
 

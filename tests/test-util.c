@@ -1,6 +1,8 @@
 /* test-util.c: helpers shared by the engine tests. */
 #include "test-util.h"
 
+#include <glib/gstdio.h>
+
 #include "backend.h"
 
 #include <math.h>
@@ -83,4 +85,21 @@ hart_status ht_backend_new(hart_error *err, hart_backend **be)
   if (ht_backend_is_cuda())
     return hart_backend_cuda_new(0, err, be);
   return hart_backend_cpu_new(0, err, be);
+}
+
+void ht_rm_tree(const char *dir)
+{
+  GDir *d = g_dir_open(dir, 0, NULL);
+  const char *name;
+  while (d != NULL && (name = g_dir_read_name(d)) != NULL) {
+    char *p = g_build_filename(dir, name, NULL);
+    if (g_file_test(p, G_FILE_TEST_IS_DIR) && !g_file_test(p, G_FILE_TEST_IS_SYMLINK))
+      ht_rm_tree(p);
+    else
+      g_unlink(p);
+    g_free(p);
+  }
+  if (d != NULL)
+    g_dir_close(d);
+  g_rmdir(dir);
 }

@@ -16,6 +16,9 @@ hart_tensor_set *ht_open_st(const char *rel);
 /* The named tensor as fp32 (g_free the result); fails the test when absent. */
 float *ht_tensor_f32(const hart_tensor_set *set, const char *name, gint64 *numel);
 
+/* Removes a directory tree made by a test (temp dirs); missing entries are ignored. */
+void ht_rm_tree(const char *dir);
+
 /* Max |a-b| / max(|b|) over n values (relative to the reference's largest magnitude). */
 double ht_max_rel_err(const float *a, const float *b, gint64 n);
 double ht_max_abs_err(const float *a, const float *b, gint64 n);
