@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "demo_model.h"
 #include "hart.h"
 #include "image.h"
 #include "tool_util.h"
@@ -100,6 +101,11 @@ int hart_cmd_generate(int argc, char **argv)
   hart_status st;
 
   g_option_context_add_main_entries(oc, entries, NULL);
+  g_option_context_set_description(
+      oc, "Without --model and --text-model, the demo model is used: a small HART that ships with "
+          "Hart Studio\nand makes 64 x 64 pictures of simple shapes. It is looked for in "
+          "$" HART_DEMO_MODEL_ENV " when set,\nelse in " HART_DEMO_MODEL_INSTALL_DIR
+          ",\nelse in " HART_DEMO_MODEL_SOURCE_DIR ".\n");
   if (!g_option_context_parse(oc, &argc, &argv, &gerr)) {
     fprintf(stderr, "hart generate: %s\n", gerr->message);
     g_error_free(gerr);
@@ -108,6 +114,18 @@ int hart_cmd_generate(int argc, char **argv)
   }
   hart_open_options_init(&oo);
   hart_request_init(&req);
+  /* No model at all: the demo model and its own text encoder (its HART reads that encoder's
+   * width, so a --text-model alone is not combined with it). */
+  if (model == NULL && text_model == NULL) {
+    if (!hart_demo_model_find(&model, &text_model, &gerr)) {
+      fprintf(stderr, "hart generate: no --model given and %s\n", gerr->message);
+      g_clear_error(&gerr);
+      exit_code = 2;
+      goto out;
+    }
+    if (!quiet)
+      fprintf(stderr, "using the demo model %s (64 x 64 pictures of simple shapes)\n", model);
+  }
   if (model == NULL || out == NULL || (context == NULL && prompt == NULL) ||
       !parse_backend(backend, &oo.backend)) {
     fprintf(stderr, "hart generate: need --model, --out and --context (or --prompt); "
