@@ -1109,6 +1109,9 @@ int main(int argc, char *argv[])
      * connections: the first-run page must show and fail cleanly. */
     g_unsetenv("HART_STUDIO_MODEL_DIR");
     g_unsetenv("HART_STUDIO_TEXT_MODEL_DIR");
+    /* No demo model either: it would open instead of the first-run page (test-ui-demo.c
+     * checks that start). */
+    g_setenv("HART_STUDIO_DEMO_MODEL_DIR", "", TRUE);
     g_setenv("HART_STUDIO_HUB_URL", "http://127.0.0.1:9", TRUE);
   } else {
     g_setenv("HART_STUDIO_MODEL_DIR", model, TRUE);

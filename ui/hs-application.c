@@ -83,16 +83,28 @@ static void action_show_window(GSimpleAction *action, GVariant *param, gpointer 
   g_application_activate(G_APPLICATION(user_data));
 }
 
-static void action_preferences(GSimpleAction *action, GVariant *param, gpointer user_data)
+static void show_preferences(HsApplication *self, const char *page)
 {
-  HsApplication *self = user_data;
   GtkWindow *prefs = GTK_WINDOW(hs_preferences_window_new());
 
   adw_preferences_window_add(ADW_PREFERENCES_WINDOW(prefs),
                              ADW_PREFERENCES_PAGE(hs_models_page_new(
                                  self->model_store, hs_model_release_default(), NULL)));
+  if (page != NULL)
+    adw_preferences_window_set_visible_page_name(ADW_PREFERENCES_WINDOW(prefs), page);
   gtk_window_set_transient_for(prefs, main_window(self));
   gtk_window_present(prefs);
+}
+
+static void action_preferences(GSimpleAction *action, GVariant *param, gpointer user_data)
+{
+  show_preferences(user_data, NULL);
+}
+
+/* The demo model's "Download HART…": Preferences open on the Models page. */
+static void action_show_models(GSimpleAction *action, GVariant *param, gpointer user_data)
+{
+  show_preferences(user_data, "models");
 }
 
 static void action_about(GSimpleAction *action, GVariant *param, gpointer user_data)
@@ -117,6 +129,7 @@ static void action_about(GSimpleAction *action, GVariant *param, gpointer user_d
 static const GActionEntry app_actions[] = {
   { "quit", action_quit, NULL, NULL, NULL, { 0 } },
   { "preferences", action_preferences, NULL, NULL, NULL, { 0 } },
+  { "show-models", action_show_models, NULL, NULL, NULL, { 0 } },
   { "about", action_about, NULL, NULL, NULL, { 0 } },
   { "show-window", action_show_window, NULL, NULL, NULL, { 0 } },
 };

@@ -3,6 +3,7 @@
 
 #include <glib/gi18n.h>
 
+#include "hs-demo-model.h"
 #include "hs-models-download-view.h"
 
 /* ---- running store work off the main thread ---- */
@@ -229,6 +230,25 @@ static AdwPreferencesGroup *add_group(HsModelsPage *self, const char *title,
   return ADW_PREFERENCES_GROUP(group);
 }
 
+/* The demo model that ships with the app, first in the list (it is not in the store: it cannot be
+ * verified or deleted, and is used only while no other model is configured or ready). */
+static void add_demo_row(HsModelsPage *self)
+{
+  g_autofree char *root = hs_demo_model_find(NULL, NULL, NULL);
+  g_autofree char *subtitle = NULL;
+  GtkWidget *row;
+
+  if (root == NULL)
+    return;
+  row = adw_action_row_new();
+  subtitle = g_strdup_printf(
+      _("Small pictures of simple shapes, used while no other model is ready · %s"), root);
+  adw_preferences_row_set_title(ADW_PREFERENCES_ROW(row), _("Demo model (built in)"));
+  adw_action_row_set_subtitle(ADW_ACTION_ROW(row), subtitle);
+  adw_action_row_set_subtitle_lines(ADW_ACTION_ROW(row), 3);
+  adw_preferences_group_add(self->installed, row);
+}
+
 GtkWidget *hs_models_page_new(HsModelStore *store, const HsModelRelease *release,
                               const char *base_url)
 {
@@ -247,6 +267,7 @@ GtkWidget *hs_models_page_new(HsModelStore *store, const HsModelRelease *release
   adw_preferences_group_add(group, view);
 
   self->installed = add_group(self, _("Installed"), hs_model_store_get_root(store));
+  add_demo_row(self);
   self->import_row = adw_action_row_new();
   adw_preferences_row_set_title(ADW_PREFERENCES_ROW(self->import_row),
                                 _("Import an existing copy (llm/ and tokenizer/, or Qwen2)"));

@@ -46,6 +46,8 @@ struct _HsWindow {
   GtkProgressBar *progress_bar;
   GtkLabel *stage_label;
   GtkLabel *elapsed_label;
+  GtkWidget *demo_banner;
+  GtkLabel *demo_label;
 
   GSettings *settings;
   HsEngineWorker *worker;
@@ -56,6 +58,9 @@ struct _HsWindow {
   HsModelsFirstRun *first_run;
   char *model_dir;
   char *text_model_dir;
+  /* model_dir and text_model_dir are the demo model's, standing in while nothing else is
+   * configured or ready; never written to the settings. */
+  gboolean demo_model;
   hart_engine_info info;
   gboolean have_info;
 
@@ -108,6 +113,12 @@ void _hs_window_record(HsWindow *self, const HsRequest *request, HsImage *image)
 void _hs_window_init_models(HsWindow *self, HsModelStore *store);
 /* When no folder is configured, the ready folders of the model store (TRUE if found). */
 gboolean _hs_window_take_store_models(HsWindow *self);
+/* When nothing else is there, the demo model (TRUE if found); its label shows once it opens. */
+gboolean _hs_window_take_demo_model(HsWindow *self);
+/* Forgets the demo model's folders (back to the configured text encoder, if any). */
+void _hs_window_leave_demo_model(HsWindow *self);
+/* Shows or hides the demo model's label for the model now open. */
+void _hs_window_update_demo_label(HsWindow *self);
 /* Which page says "no model": the first-run page when nothing is configured, else the error. */
 const char *_hs_window_no_model_page(HsWindow *self);
 
@@ -123,6 +134,8 @@ const char *_hs_window_get_last_error(HsWindow *self);
 GFile *_hs_window_dup_drag_file(HsWindow *self, GError **error);
 HsGalleryView *_hs_window_get_gallery(HsWindow *self);
 HsModelsFirstRun *_hs_window_get_first_run(HsWindow *self);
+gboolean _hs_window_get_demo_model(HsWindow *self);
+GtkWidget *_hs_window_get_demo_banner(HsWindow *self);
 /* "first-run", "no-model", "loading" or "main". */
 const char *_hs_window_get_page(HsWindow *self);
 void _hs_window_set_context(HsWindow *self, GBytes *context, GBytes *mask, GBytes *position_ids);

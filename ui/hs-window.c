@@ -124,6 +124,7 @@ static void on_open_done(GObject *source, GAsyncResult *result, gpointer user_da
   }
   self->have_info = hs_engine_worker_get_info(self->worker, &self->info);
   show_model_info(self);
+  _hs_window_update_demo_label(self);
   set_state(self, HS_WINDOW_READY);
   if (self->skip_text_model && self->text_model_error != NULL) {
     g_autofree char *text =
@@ -145,8 +146,12 @@ static void load_model(HsWindow *self)
   g_cancellable_cancel(self->open_cancellable);
   g_clear_object(&self->open_cancellable);
   self->have_info = FALSE;
+  /* The demo model only stands in: look again for a configured or ready model first. */
+  _hs_window_leave_demo_model(self);
+  _hs_window_update_demo_label(self);
 
-  if (self->model_dir == NULL && !_hs_window_take_store_models(self)) {
+  if (self->model_dir == NULL && !_hs_window_take_store_models(self) &&
+      !_hs_window_take_demo_model(self)) {
     set_state(self, HS_WINDOW_NO_MODEL);
     return;
   }
@@ -204,6 +209,7 @@ static void on_folder_chosen(GtkNativeDialog *dialog, int response, gpointer use
   }
   g_settings_set_string(self->settings, text_model ? "text-model-dir" : "model-dir", path);
   self->skip_text_model = FALSE;
+  _hs_window_leave_demo_model(self);
   g_free(text_model ? self->text_model_dir : self->model_dir);
   if (text_model)
     self->text_model_dir = g_steal_pointer(&path);
@@ -641,6 +647,8 @@ static void hs_window_class_init(HsWindowClass *klass)
   gtk_widget_class_bind_template_child(widget_class, HsWindow, progress_bar);
   gtk_widget_class_bind_template_child(widget_class, HsWindow, stage_label);
   gtk_widget_class_bind_template_child(widget_class, HsWindow, elapsed_label);
+  gtk_widget_class_bind_template_child(widget_class, HsWindow, demo_banner);
+  gtk_widget_class_bind_template_child(widget_class, HsWindow, demo_label);
 
   gtk_widget_class_install_action(widget_class, "win.generate", NULL, action_generate);
   gtk_widget_class_install_action(widget_class, "win.cancel", NULL, action_cancel);
@@ -729,6 +737,16 @@ HsGalleryView *_hs_window_get_gallery(HsWindow *self)
 HsModelsFirstRun *_hs_window_get_first_run(HsWindow *self)
 {
   return self->first_run;
+}
+
+gboolean _hs_window_get_demo_model(HsWindow *self)
+{
+  return self->demo_model;
+}
+
+GtkWidget *_hs_window_get_demo_banner(HsWindow *self)
+{
+  return self->demo_banner;
 }
 
 const char *_hs_window_get_page(HsWindow *self)
