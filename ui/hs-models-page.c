@@ -62,6 +62,7 @@ struct _HsModelsPage {
   GPtrArray *rows; /* the rows of `installed`, removed on refresh */
   guint n_entries; /* entries those rows show */
   GtkWidget *import_row;
+  gboolean has_demo; /* the demo model's row is shown */
   gulong finished_id;
 };
 
@@ -151,7 +152,10 @@ void hs_models_page_refresh(HsModelsPage *self)
   }
   if (entries->len == 0) {
     GtkWidget *row = adw_action_row_new();
-    adw_preferences_row_set_title(ADW_PREFERENCES_ROW(row), _("No models installed"));
+    /* Beside the demo model's row, "none installed" would read as a contradiction. */
+    adw_preferences_row_set_title(ADW_PREFERENCES_ROW(row), self->has_demo
+                                                                ? _("Nothing downloaded or imported yet")
+                                                                : _("No models installed"));
     adw_preferences_group_add(self->installed, row);
     g_ptr_array_add(self->rows, row);
   }
@@ -247,6 +251,7 @@ static void add_demo_row(HsModelsPage *self)
   adw_action_row_set_subtitle(ADW_ACTION_ROW(row), subtitle);
   adw_action_row_set_subtitle_lines(ADW_ACTION_ROW(row), 3);
   adw_preferences_group_add(self->installed, row);
+  self->has_demo = TRUE;
 }
 
 GtkWidget *hs_models_page_new(HsModelStore *store, const HsModelRelease *release,
