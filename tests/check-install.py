@@ -19,7 +19,7 @@ def run(cmd, **kw):
 
 
 def main():
-    build, destdir, prefix, bindir, libdir, datadir, localedir, cuda = sys.argv[1:9]
+    build, destdir, prefix, bindir, libdir, datadir, localedir, cuda, source = sys.argv[1:10]
     destdir = pathlib.Path(destdir)
     root = destdir / pathlib.Path(prefix).relative_to('/')
 
@@ -48,6 +48,12 @@ def main():
     ]
     if cuda == 'yes':
         expected.append(lib_d / 'hart' / 'libhart-cuda.so')
+    # The demo model (issue #10), when the tree has it: every file, where the app looks for it.
+    demo_src = pathlib.Path(source) / 'data' / 'demo-model'
+    demo_d = data_d / 'hart-studio' / 'demo-model'
+    if demo_src.is_dir():
+        expected += [demo_d / p.relative_to(demo_src) for p in sorted(demo_src.rglob('*'))
+                     if p.is_file()]
     problems = [f'not installed: {p.relative_to(destdir)}' for p in expected if not p.is_file()]
     for b in BINARIES:
         if (bin_d / b).is_file() and not os.access(bin_d / b, os.X_OK):
@@ -60,6 +66,8 @@ def main():
 
     if not problems:
         problems += check_runnable(bin_d, data_d, locale_d)
+    if not problems and demo_src.is_dir():
+        problems += check_demo(bin_d, demo_d, destdir)
     for p in problems:
         print('FAIL:', p)
     return 1 if problems else 0
@@ -102,6 +110,20 @@ def check_runnable(bin_d, data_d, locale_d):
         if r.stdout != '_Erzeugen':
             problems.append(f'installed de catalogue: "_Generate" -> "{r.stdout}"')
     return problems
+
+
+def check_demo(bin_d, demo_d, destdir):
+    """The installed `hart generate` draws with the installed demo model when no --model is given
+    (pointed at it through HART_DEMO_MODEL_DIR: the compiled-in path lies outside the DESTDIR)."""
+    out = destdir / 'demo.png'
+    env = dict(os.environ, LC_ALL='C.UTF-8', HART_DEMO_MODEL_DIR=str(demo_d),
+               OMP_WAIT_POLICY='PASSIVE')
+    r = run([str(bin_d / 'hart'), 'generate', '--prompt', 'a big red circle in the center',
+             '--threads', '1', '--out', str(out)], env=env)
+    if r.returncode != 0 or not out.is_file() or 'using the demo model' not in r.stderr:
+        return [f'installed hart generate with the demo model: rc {r.returncode}\n{r.stderr}']
+    print(f'installed hart generate (demo model): {out}')
+    return []
 
 
 if __name__ == '__main__':
