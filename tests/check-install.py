@@ -55,6 +55,10 @@ def main():
         expected += [demo_d / p.relative_to(demo_src) for p in sorted(demo_src.rglob('*'))
                      if p.is_file()]
     problems = [f'not installed: {p.relative_to(destdir)}' for p in expected if not p.is_file()]
+    if demo_src.is_dir() and not demo_d.is_dir():
+        # meson.build looks for data/demo-model/ when it configures.
+        problems.append('data/demo-model/ is in the tree but was not installed: the build was '
+                        'configured before it existed (meson setup --reconfigure)')
     for b in BINARIES:
         if (bin_d / b).is_file() and not os.access(bin_d / b, os.X_OK):
             problems.append(f'{b} is not executable')
