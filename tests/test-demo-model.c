@@ -222,8 +222,9 @@ static void test_cli_generate(void)
   g_autofree char *png = NULL;
   g_autoptr(GError) error = NULL;
   int status = 0;
-  const char *argv[] = { cli, "generate", "--prompt", "a red circle on the left", "--seed",
-                         "3", "--threads", "1", "--out", NULL, NULL };
+  const char *argv[] = { cli,      "generate", "--prompt",  "a red circle on the left",
+                         "--seed", "3",        "--threads", "1",
+                         "--out",  NULL,       NULL };
 
   if (cli == NULL) {
     g_test_skip("HART_CLI is not set");
@@ -235,8 +236,8 @@ static void test_cli_generate(void)
   png = g_build_filename(root, "out.png", NULL);
   argv[9] = png;
   g_setenv(HART_DEMO_MODEL_ENV, root, TRUE);
-  g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out,
-                             &out_err, &status, &error));
+  g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &out_err,
+                             &status, &error));
   g_assert_no_error(error);
   g_test_message("%s", out_err);
   g_assert_true(g_spawn_check_wait_status(status, NULL));
@@ -246,8 +247,8 @@ static void test_cli_generate(void)
   g_clear_pointer(&out, g_free);
   g_clear_pointer(&out_err, g_free);
   g_setenv(HART_DEMO_MODEL_ENV, "", TRUE);
-  g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out,
-                             &out_err, &status, &error));
+  g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &out_err,
+                             &status, &error));
   g_assert_false(g_spawn_check_wait_status(status, NULL));
   g_assert_nonnull(strstr(out_err, "no --model given and no demo model"));
   g_unsetenv(HART_DEMO_MODEL_ENV);

@@ -324,8 +324,8 @@ int main(int argc, char **argv)
       JsonObject *shape = json_array_get_object_element(shapes, s);
       const char *want = json_object_get_string_member(shape, "color");
       const char *position = json_object_get_string_member(shape, "position");
-      int got = region_color(&d, rgb, size, json_object_get_array_member(d.regions, position),
-                             bg, plain);
+      int got =
+          region_color(&d, rgb, size, json_object_get_array_member(d.regions, position), bg, plain);
       gboolean ok = g_str_equal(want, color_name(&d, got));
       g_string_append_printf(line, " | %s %s→%s %s", position, want, color_name(&d, got),
                              ok ? "ok" : "WRONG");

@@ -184,8 +184,7 @@ static void test_opens_demo(void)
   g_test_message("demo label: %s", text);
   g_assert_nonnull(strstr(text, "64 × 64 pictures of simple shapes"));
   g_assert_nonnull(strstr(text, "Download HART"));
-  g_assert_cmpstr(adw_view_switcher_title_get_subtitle(window->switcher_title), ==,
-                  "Demo model");
+  g_assert_cmpstr(adw_view_switcher_title_get_subtitle(window->switcher_title), ==, "Demo model");
 }
 
 static void test_generate(void)
@@ -312,8 +311,8 @@ int main(int argc, char *argv[])
 
   g_test_init(&argc, &argv, NULL);
   g_log_set_always_fatal(G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
-  artifacts = g_strdup(g_getenv("HS_TEST_ARTIFACTS") ? g_getenv("HS_TEST_ARTIFACTS")
-                                                     : "ui-demo-artifacts");
+  artifacts =
+      g_strdup(g_getenv("HS_TEST_ARTIFACTS") ? g_getenv("HS_TEST_ARTIFACTS") : "ui-demo-artifacts");
   g_mkdir_with_parents(artifacts, 0755);
   /* Nothing configured (the memory settings backend starts empty), an empty model store and
    * history, and a hub that refuses connections. */

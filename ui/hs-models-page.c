@@ -153,9 +153,9 @@ void hs_models_page_refresh(HsModelsPage *self)
   if (entries->len == 0) {
     GtkWidget *row = adw_action_row_new();
     /* Beside the demo model's row, "none installed" would read as a contradiction. */
-    adw_preferences_row_set_title(ADW_PREFERENCES_ROW(row), self->has_demo
-                                                                ? _("Nothing downloaded or imported yet")
-                                                                : _("No models installed"));
+    adw_preferences_row_set_title(ADW_PREFERENCES_ROW(row),
+                                  self->has_demo ? _("Nothing downloaded or imported yet")
+                                                 : _("No models installed"));
     adw_preferences_group_add(self->installed, row);
     g_ptr_array_add(self->rows, row);
   }
