@@ -103,7 +103,7 @@ int hart_cmd_generate(int argc, char **argv)
   g_option_context_add_main_entries(oc, entries, NULL);
   g_option_context_set_description(
       oc, "Without --model and --text-model, the demo model is used: a small HART that ships with "
-          "Hart Studio\nand makes 64 x 64 pictures of simple shapes. It is looked for in "
+          "Hart Studio\nand makes small pictures of simple shapes. It is looked for in "
           "$" HART_DEMO_MODEL_ENV " when set,\nelse in " HART_DEMO_MODEL_INSTALL_DIR
           ",\nelse in " HART_DEMO_MODEL_SOURCE_DIR ".\n");
   if (!g_option_context_parse(oc, &argc, &argv, &gerr)) {
@@ -124,7 +124,7 @@ int hart_cmd_generate(int argc, char **argv)
       goto out;
     }
     if (!quiet)
-      fprintf(stderr, "using the demo model %s (64 x 64 pictures of simple shapes)\n", model);
+      fprintf(stderr, "using the demo model %s (pictures of simple shapes)\n", model);
   }
   if (model == NULL || out == NULL || (context == NULL && prompt == NULL) ||
       !parse_backend(backend, &oo.backend)) {
