@@ -152,8 +152,9 @@ struct hart_gen {
   float *ctx, *cn, *cond, *lvl, *lvl_scratch, *ss, *pool, **ada, *x, *xh, *hs, *logits;
   int32_t *idx;
   float *h, *hT, *fhat, *up, *u, *next, *tok, *cos_t, *sin_t, *zc, *z, *res, *img;
-  float **k_cache, **v_cache;
+  hart_kv_cache *kv; /* every block's K and V; lent to the diffusion and the decoder when dead */
   hart_block_scratch bs;
+  int head_in_bs; /* logits and hs are parts of bs.u, not allocations of their own */
   /* host */
   float *h_ctx, *h_cos, *h_sin, *h_img, *h_tmp, *h_mask;
   int64_t *h_pos, *h_idx;
@@ -239,8 +240,6 @@ hart_status hart_gen_new(hart_model *m, int64_t B, hart_gen **out, hart_error *e
       g->ada[i] = dev(g, g->G * 6 * g->C, &ok);
   g->x = dev(g, GnC, &ok);
   g->xh = dev(g, g->G * g->C, &ok);
-  g->hs = dev(g, GnC, &ok);
-  g->logits = dev(g, g->G * nmax_s * g->V, &ok);
   g->idx = (int32_t *)dev(g, hmax, &ok);
   g->h = dev(g, hmax * g->Cv, &ok);
   g->hT = dev(g, hmax * g->Cv, &ok);
@@ -255,14 +254,23 @@ hart_status hart_gen_new(hart_model *m, int64_t B, hart_gen **out, hart_error *e
   g->z = dev(g, g->G * g->P * g->P * g->C, &ok);
   g->res = dev(g, B * g->P * g->P * g->Cv, &ok);
   g->img = dev(g, B * 3 * g->S * g->S, &ok);
-  g->k_cache = host((int64_t)depth * (int64_t)sizeof(float *), &ok);
-  g->v_cache = host((int64_t)depth * (int64_t)sizeof(float *), &ok);
-  for (int i = 0; ok && i < depth; i++) {
-    g->k_cache[i] = dev(g, g->G * g->H * g->Lmax * g->hd, &ok);
-    g->v_cache[i] = dev(g, g->G * g->H * g->Lmax * g->hd, &ok);
-  }
+  if (ok && !(g->kv = be->ops->kv_cache_new(be, depth, g->G, g->H, g->hd, g->Lmax)))
+    ok = 0;
   if (ok && hart_block_scratch_init(be, &g->bs, g->G * g->nmax, g->C, c->mlp_hidden) != HART_OK)
     ok = 0;
+  if (ok) {
+    /* The head runs between block calls: its logits and scratch fit in the blocks' shared buffer
+     * at the released shapes (134 + 50 MB of 268 MB), saving their own allocations. */
+    int64_t nl = (g->G * nmax_s * g->V + 63) & ~(int64_t)63;
+    if (nl + GnC <= g->bs.u_floats) {
+      g->logits = g->bs.u;
+      g->hs = g->bs.u + nl;
+      g->head_in_bs = 1;
+    } else {
+      g->logits = dev(g, g->G * nmax_s * g->V, &ok);
+      g->hs = dev(g, GnC, &ok);
+    }
+  }
   g->h_ctx = host(g->G * g->ct * g->cd * 4, &ok);
   g->h_mask = host(g->G * g->ct * 4, &ok);
   g->h_pos = host(g->G * g->ct * 8, &ok);
@@ -295,20 +303,18 @@ void hart_gen_free(hart_gen *g)
   if (g == NULL)
     return;
   be = g->be;
+  if (g->head_in_bs)
+    g->logits = g->hs = NULL;
   for (size_t i = 0; i < G_N_ELEMENTS(bufs); i++)
     if (*bufs[i])
       be->ops->free(be, *bufs[i]);
   for (int i = 0; i < g->m->llm.depth; i++) {
     if (g->ada && g->ada[i])
       be->ops->free(be, g->ada[i]);
-    if (g->k_cache && g->k_cache[i])
-      be->ops->free(be, g->k_cache[i]);
-    if (g->v_cache && g->v_cache[i])
-      be->ops->free(be, g->v_cache[i]);
   }
   free(g->ada);
-  free(g->k_cache);
-  free(g->v_cache);
+  if (g->kv)
+    be->ops->kv_cache_free(be, g->kv);
   hart_block_scratch_free(be, &g->bs);
   free(g->h_ctx);
   free(g->h_mask);
@@ -583,6 +589,9 @@ static hart_status last_stage(hart_gen *g, const hart_gen_request *r, const scal
   TRY(dump_dev(g, r, "diff.z", g->z, 2, sz));
 
   memset(&o, 0, sizeof o);
+  /* The KV cache is dead after the last scale's blocks: its memory is the sampler's scratch. */
+  o.workspace = g->kv->mem;
+  o.workspace_bytes = g->kv->bytes;
   o.seed = r->seed;
   o.on_step = r->on_diffusion_step;
   o.user_data = r->ud;
@@ -642,7 +651,8 @@ static hart_status decode(hart_gen *g, const hart_gen_request *r, hart_gen_times
 
   if (g->m->vae == NULL)
     return hart_fail(be->err, HART_ERR_UNSUPPORTED, "decoding needs the VAE: %s", g->m->vae_note);
-  TRY(hart_vae_decode(g->m->vae, g->img, g->fhat, B, g->P));
+  /* ... and the decoder's (2.1 GB at 1024 px, less than the 2.9 GB fp16 cache of depth 24). */
+  TRY(hart_vae_decode_in(g->m->vae, g->img, g->fhat, B, g->P, g->kv->mem, g->kv->bytes));
   TRY(be->ops->download(be, g->h_img, g->img, (size_t)n * sizeof(float)));
   if (r->dump) {
     /* the golden "image" is (clamp(x) + 1) * 0.5 in [0, 1] */
@@ -713,10 +723,9 @@ hart_status hart_gen_run(hart_gen *g, const hart_gen_request *r, hart_gen_times 
       memset(&c, 0, sizeof c);
       c.G = g->G;
       c.n = n;
-      c.k_cache = g->k_cache[i];
-      c.v_cache = g->v_cache[i];
+      c.kv = g->kv;
+      c.layer = i;
       c.L0 = L;
-      c.Lmax = g->Lmax;
       c.cos = g->cos_t;
       c.sin = g->sin_t;
       c.ada = m->llm.disable_aln ? NULL : g->ada[i];

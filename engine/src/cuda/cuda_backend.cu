@@ -348,6 +348,9 @@ static const hart_backend_ops cu_ops = {
   .pool_max = cu_pool_max,
   .pool_mean_masked = cu_pool_mean_masked,
   .transpose = cu_transpose,
+  .kv_cache_new = cu_kv_cache_new,
+  .kv_cache_free = cu_kv_cache_free,
+  .kv_cache_read = cu_kv_cache_read,
   .rope_append = cu_rope_append,
   .attention = cu_attention,
   .sample = cu_sample,
@@ -369,6 +372,11 @@ static hart_status create_fail(hart_error *err, hart_status code, cudaError_t e,
   (void)cudaGetLastError();
   return hart_fail(err, code, "CUDA backend: %s: %s (%s)", what, cudaGetErrorString(e),
                    cudaGetErrorName(e));
+}
+
+extern "C" int hart_cuda_backend_abi(void)
+{
+  return HART_BACKEND_ABI;
 }
 
 extern "C" hart_status hart_cuda_backend_create(int device, hart_error *err, hart_backend **out)
