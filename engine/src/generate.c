@@ -155,6 +155,8 @@ struct hart_gen {
   hart_kv_cache *kv; /* every block's K and V; lent to the diffusion and the decoder when dead */
   hart_block_scratch bs;
   int head_in_bs; /* logits and hs are parts of bs.u, not allocations of their own */
+  int z_in_kv;      /* z and zc are parts of kv->mem (after the diffusion's workspace) */
+  size_t diff_ws;   /* bytes of kv->mem the diffusion sampler may use */
   /* host */
   float *h_ctx, *h_cos, *h_sin, *h_img, *h_tmp, *h_mask;
   int64_t *h_pos, *h_idx;
@@ -250,14 +252,30 @@ hart_status hart_gen_new(hart_model *m, int64_t B, hart_gen **out, hart_error *e
   g->tok = dev(g, hmax * g->Cv, &ok);
   g->cos_t = dev(g, g->G * g->nmax * g->hd, &ok);
   g->sin_t = dev(g, g->G * g->nmax * g->hd, &ok);
-  g->zc = dev(g, B * g->P * g->P * g->C, &ok);
-  g->z = dev(g, g->G * g->P * g->P * g->C, &ok);
   g->res = dev(g, B * g->P * g->P * g->Cv, &ok);
   g->img = dev(g, B * 3 * g->S * g->S, &ok);
   if (ok && !(g->kv = be->ops->kv_cache_new(be, depth, g->G, g->H, g->hd, g->Lmax)))
     ok = 0;
   if (ok && hart_block_scratch_init(be, &g->bs, g->G * g->nmax, g->C, c->mlp_hidden) != HART_OK)
     ok = 0;
+  if (ok) {
+    /* The diffusion condition z [G*PP, C] (and zc [B*PP, C]) is only used by the last stage,
+     * after the last attention: it takes the KV cache's memory beside the sampler's workspace when
+     * there is room (75 MB less at the released shapes). */
+    int64_t PP = g->P * g->P;
+    size_t zb = (size_t)(((g->G * PP * g->C + 63) & ~(int64_t)63) + B * PP * g->C) * sizeof(float);
+    g->diff_ws = m->diff ? hart_diffusion_workspace_bytes(m->diff, B * PP) : 0;
+    g->diff_ws = (g->diff_ws + 255) & ~(size_t)255;
+    if (g->diff_ws + zb <= g->kv->bytes) {
+      g->z = (float *)((char *)g->kv->mem + g->diff_ws);
+      g->zc = g->z + ((g->G * PP * g->C + 63) & ~(int64_t)63);
+      g->z_in_kv = 1;
+    } else {
+      g->diff_ws = g->kv->bytes;
+      g->z = dev(g, g->G * PP * g->C, &ok);
+      g->zc = dev(g, B * PP * g->C, &ok);
+    }
+  }
   if (ok) {
     /* The head runs between block calls: its logits and scratch fit in the blocks' shared buffer
      * at the released shapes (134 + 50 MB of 268 MB), saving their own allocations. */
@@ -305,6 +323,8 @@ void hart_gen_free(hart_gen *g)
   be = g->be;
   if (g->head_in_bs)
     g->logits = g->hs = NULL;
+  if (g->z_in_kv)
+    g->z = g->zc = NULL;
   for (size_t i = 0; i < G_N_ELEMENTS(bufs); i++)
     if (*bufs[i])
       be->ops->free(be, *bufs[i]);
@@ -591,7 +611,7 @@ static hart_status last_stage(hart_gen *g, const hart_gen_request *r, const scal
   memset(&o, 0, sizeof o);
   /* The KV cache is dead after the last scale's blocks: its memory is the sampler's scratch. */
   o.workspace = g->kv->mem;
-  o.workspace_bytes = g->kv->bytes;
+  o.workspace_bytes = g->diff_ws;
   o.seed = r->seed;
   o.on_step = r->on_diffusion_step;
   o.user_data = r->ud;

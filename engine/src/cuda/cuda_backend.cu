@@ -74,8 +74,9 @@ void *cu_scratch_get(hart_backend *be, cu_scratch *s, size_t bytes)
 
   if (bytes <= s->bytes && s->p != NULL)
     return s->p;
-  /* Grow by 1.5x to avoid reallocating for every slightly larger request. */
-  bytes = bytes + bytes / 2;
+  /* Grow by 1.5x, at most 16 MiB more, to avoid reallocating for every slightly larger request
+   * (the bound keeps the 67 MB activations of the 4096-token stage from holding 100 MB). */
+  bytes = bytes + (bytes / 2 < ((size_t)16 << 20) ? bytes / 2 : ((size_t)16 << 20));
   bytes = (bytes + 255) & ~(size_t)255;
   if (s->p != NULL) {
     /* The old buffer may still be read by queued kernels: finish them first. */

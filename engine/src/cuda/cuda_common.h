@@ -42,9 +42,9 @@ typedef struct {
   size_t blas_ws_bytes;
   int sm_count;
   size_t smem_optin; /* max dynamic shared memory per block */
-  cu_scratch half_a; /* fp16 copies of GEMM activations / im2col columns */
-  cu_scratch half_b; /* second operand where both must be converted (attention) */
-  cu_scratch half_c;
+  cu_scratch half_a; /* fp16 copies of GEMM activations / im2col columns / bmm's first operand */
+  cu_scratch half_b; /* unused since the KV cache is fp16 (kept for a second converted operand) */
+  cu_scratch half_c; /* bmm's second operand */
   cu_scratch work; /* fp32/int scratch (groupnorm partials, sampler, replay inputs) */
   int *flag;       /* pinned host word written by kernels on bad input (e.g. token id) */
   size_t mem_total;
