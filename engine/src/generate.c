@@ -190,7 +190,47 @@ static void *host(int64_t bytes, int *ok)
   return p;
 }
 
+/* Bytes of the diffusion condition z [G*PP, C] and zc [B*PP, C] (z's part 64-float aligned). */
+static size_t z_bytes(const hart_model *m, int64_t B)
+{
+  int64_t PP = (int64_t)m->llm.patch_nums[m->llm.n_scales - 1] * m->llm.patch_nums[m->llm.n_scales - 1];
+  int64_t C = m->llm.embed_dim;
+  return (size_t)(((2 * B * PP * C + 63) & ~(int64_t)63) + B * PP * C) * sizeof(float);
+}
+
+/* The diffusion sampler's workspace for batch B, rounded up to 256 bytes (z follows it). */
+static size_t diff_ws_bytes(const hart_model *m, int64_t B)
+{
+  int64_t P = m->llm.patch_nums[m->llm.n_scales - 1];
+  size_t b = m->diff ? hart_diffusion_workspace_bytes(m->diff, B * P * P) : 0;
+  return (b + 255) & ~(size_t)255;
+}
+
+static size_t dec_ws_bytes(const hart_model *m)
+{
+  return m->vae ? hart_vae_decode_workspace_bytes(m->vae, m->llm.patch_nums[m->llm.n_scales - 1])
+                : 0;
+}
+
+size_t hart_gen_lend_bytes(const hart_model *m, int64_t B)
+{
+  size_t d = diff_ws_bytes(m, B) + z_bytes(m, B), v = dec_ws_bytes(m);
+  return d > v ? d : v;
+}
+
+int hart_gen_kv_lends(const hart_gen *g)
+{
+  return (g->z_in_kv ? 1 : 0) | (diff_ws_bytes(g->m, g->B) <= g->diff_ws && g->m->diff ? 2 : 0) |
+         (g->m->vae && dec_ws_bytes(g->m) <= g->kv->bytes ? 4 : 0);
+}
+
 hart_status hart_gen_new(hart_model *m, int64_t B, hart_gen **out, hart_error *err)
+{
+  return hart_gen_new_kv(m, B, 0, out, err);
+}
+
+hart_status hart_gen_new_kv(hart_model *m, int64_t B, size_t kv_min_bytes, hart_gen **out,
+                            hart_error *err)
 {
   hart_gen *g = calloc(1, sizeof *g);
   const hart_llm_config *c = &m->llm;
@@ -256,6 +296,14 @@ hart_status hart_gen_new(hart_model *m, int64_t B, hart_gen **out, hart_error *e
   g->img = dev(g, B * 3 * g->S * g->S, &ok);
   if (ok && !(g->kv = be->ops->kv_cache_new(be, depth, g->G, g->H, g->hd, g->Lmax)))
     ok = 0;
+  if (ok && g->kv->bytes < kv_min_bytes) {
+    /* more positions, never read past the run's length */
+    size_t per_pos = g->kv->bytes / (size_t)g->Lmax;
+    int64_t cap = (int64_t)((kv_min_bytes + per_pos - 1) / per_pos);
+    be->ops->kv_cache_free(be, g->kv);
+    if (!(g->kv = be->ops->kv_cache_new(be, depth, g->G, g->H, g->hd, cap)))
+      ok = 0;
+  }
   if (ok && hart_block_scratch_init(be, &g->bs, g->G * g->nmax, g->C, c->mlp_hidden) != HART_OK)
     ok = 0;
   if (ok) {
@@ -263,9 +311,8 @@ hart_status hart_gen_new(hart_model *m, int64_t B, hart_gen **out, hart_error *e
      * after the last attention: it takes the KV cache's memory beside the sampler's workspace when
      * there is room (75 MB less at the released shapes). */
     int64_t PP = g->P * g->P;
-    size_t zb = (size_t)(((g->G * PP * g->C + 63) & ~(int64_t)63) + B * PP * g->C) * sizeof(float);
-    g->diff_ws = m->diff ? hart_diffusion_workspace_bytes(m->diff, B * PP) : 0;
-    g->diff_ws = (g->diff_ws + 255) & ~(size_t)255;
+    size_t zb = z_bytes(m, B);
+    g->diff_ws = diff_ws_bytes(m, B);
     if (g->diff_ws + zb <= g->kv->bytes) {
       g->z = (float *)((char *)g->kv->mem + g->diff_ws);
       g->zc = g->z + ((g->G * PP * g->C + 63) & ~(int64_t)63);
