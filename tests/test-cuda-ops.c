@@ -488,7 +488,7 @@ static void attn_case(int64_t G, int64_t H, int64_t n, int64_t L, int64_t Lmax, 
   bpair qt = brnd(G * H * L * hd, 0, 1);
   kvpair kv = kvnew(1, G, H, hd, Lmax);
   hart_kv_cache *kr = cpu->ops->kv_cache_new(cpu, 1, G, H, hd, Lmax);
-  float *ocpu16 = g_new(float, G * n * H * hd), *src, *srcr;
+  float *ocpu16 = g_new(float, G *n *H *hd), *src, *srcr;
   hart_rope_args a = { 0 };
   char name[128];
 

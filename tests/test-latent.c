@@ -596,7 +596,7 @@ static void test_diffusion_sampler(void)
       /* Again in a lent NaN-filled workspace: the same bits, nothing read unwritten. */
       hart_diffusion_opts o2 = opts;
       size_t wb = hart_diffusion_workspace_bytes(d, N);
-      float *ws = f.be->ops->alloc(f.be, wb), *res2 = g_new0(float, N * Cv);
+      float *ws = f.be->ops->alloc(f.be, wb), *res2 = g_new0(float, N *Cv);
       g_assert_nonnull(ws);
       g_assert_cmpint(f.be->ops->fill(f.be, ws, NAN, (int64_t)(wb / sizeof(float))), ==, HART_OK);
       o2.workspace = ws;

@@ -124,8 +124,8 @@ static gboolean run_case_kv(const replay_case *c, run_state *s, gboolean lend)
     g_error("model %s: %s", dir, s->err.msg);
   if (hart_replay_case_load(dir, c->run, c->teacher, &s->rc, &s->err) != HART_OK)
     g_error("replay %s/%s: %s", dir, c->run, s->err.msg);
-  g_assert_cmpint(hart_gen_new_kv(s->m, s->rc->B,
-                                  lend ? hart_gen_lend_bytes(s->m, s->rc->B) : 0, &s->g, &s->err),
+  g_assert_cmpint(hart_gen_new_kv(s->m, s->rc->B, lend ? hart_gen_lend_bytes(s->m, s->rc->B) : 0,
+                                  &s->g, &s->err),
                   ==, HART_OK);
   s->dumps = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, dumped_free);
   s->rgb = g_malloc0((gsize)(s->rc->B * 3) * (gsize)hart_model_image_size(s->m) *
@@ -523,15 +523,16 @@ static void test_lent(gconstpointer data)
       double e = da->dt == HART_DT_F32 ? ht_max_rel_err(db->data, da->data, da->n) : INFINITY;
       g_test_message("%s: lent vs own differ, max rel err %.3g", (const char *)key, e);
       if (!ht_backend_is_cuda() || !(e <= 1e-6))
-        g_error("%s: lending the KV cache changed the result (max rel err %.3g)",
-                (const char *)key, e);
+        g_error("%s: lending the KV cache changed the result (max rel err %.3g)", (const char *)key,
+                e);
     }
     n++;
   }
-  g_assert_cmpmem(a.rgb, (gsize)(a.rc->B * 3) * (gsize)hart_model_image_size(a.m) *
-                             (gsize)hart_model_image_size(a.m),
-                  b.rgb, (gsize)(b.rc->B * 3) * (gsize)hart_model_image_size(b.m) *
-                             (gsize)hart_model_image_size(b.m));
+  g_assert_cmpmem(
+      a.rgb,
+      (gsize)(a.rc->B * 3) * (gsize)hart_model_image_size(a.m) * (gsize)hart_model_image_size(a.m),
+      b.rgb,
+      (gsize)(b.rc->B * 3) * (gsize)hart_model_image_size(b.m) * (gsize)hart_model_image_size(b.m));
   g_test_message("%s/%s: %d dumped tensors and the image compared", c->casename, c->run, n);
   run_free(&a);
   run_free(&b);

@@ -199,8 +199,8 @@ typedef struct {
   /* ---- attention ---- */
   /* A cache for `layers` layers of G x H heads of hd values and `capacity` positions (zeroed);
    * NULL (+ error) on failure. */
-  hart_kv_cache *(*kv_cache_new)(hart_backend *be, int64_t layers, int64_t G, int64_t H,
-                                 int64_t hd, int64_t capacity);
+  hart_kv_cache *(*kv_cache_new)(hart_backend *be, int64_t layers, int64_t G, int64_t H, int64_t hd,
+                                 int64_t capacity);
   void (*kv_cache_free)(hart_backend *be, hart_kv_cache *kv);
   /* Positions 0 .. L-1 of one layer as fp32 host arrays [G, H, L, hd] (k_host or v_host may be
    * NULL). For tests and dumps. */

@@ -155,8 +155,8 @@ struct hart_gen {
   hart_kv_cache *kv; /* every block's K and V; lent to the diffusion and the decoder when dead */
   hart_block_scratch bs;
   int head_in_bs; /* logits and hs are parts of bs.u, not allocations of their own */
-  int z_in_kv;      /* z and zc are parts of kv->mem (after the diffusion's workspace) */
-  size_t diff_ws;   /* bytes of kv->mem the diffusion sampler may use */
+  int z_in_kv;    /* z and zc are parts of kv->mem (after the diffusion's workspace) */
+  size_t diff_ws; /* bytes of kv->mem the diffusion sampler may use */
   /* host */
   float *h_ctx, *h_cos, *h_sin, *h_img, *h_tmp, *h_mask;
   int64_t *h_pos, *h_idx;
@@ -193,7 +193,8 @@ static void *host(int64_t bytes, int *ok)
 /* Bytes of the diffusion condition z [G*PP, C] and zc [B*PP, C] (z's part 64-float aligned). */
 static size_t z_bytes(const hart_model *m, int64_t B)
 {
-  int64_t PP = (int64_t)m->llm.patch_nums[m->llm.n_scales - 1] * m->llm.patch_nums[m->llm.n_scales - 1];
+  int64_t PP =
+      (int64_t)m->llm.patch_nums[m->llm.n_scales - 1] * m->llm.patch_nums[m->llm.n_scales - 1];
   int64_t C = m->llm.embed_dim;
   return (size_t)(((2 * B * PP * C + 63) & ~(int64_t)63) + B * PP * C) * sizeof(float);
 }

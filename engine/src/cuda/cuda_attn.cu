@@ -7,8 +7,8 @@
  *
  * Attention has two kernels:
  *   - flash (default for hd = 16, 32, 64, 128): tensor cores through WMMA. A block takes 64
- *     queries of one (g, h); K/V tiles are copied from the fp16 cache into shared memory; S = Q.K^T in fp32,
- *     an fp32 online softmax, P rounded to fp16 and O += P.V accumulated in fp32 (this is the
+ *     queries of one (g, h); K/V tiles are copied from the fp16 cache into shared memory; S = Q.K^T
+ * in fp32, an fp32 online softmax, P rounded to fp16 and O += P.V accumulated in fp32 (this is the
  *     FlashAttention-2 numerics the reference's SDPA uses, hart-spec 3.3: fp16 q/k/v operands,
  *     fp32 scores and softmax, fp16 P, fp32 PV accumulation).
  *   - ref: one warp per query, all fp32 (the CPU backend's numerics); any hd. Used for other head
@@ -187,7 +187,8 @@ hart_status cu_rope_append(hart_backend *be, const hart_rope_args *a)
   if (kv == NULL || kv->G != a->G || kv->H != a->H || kv->hd != a->hd || a->layer < 0 ||
       a->layer >= kv->layers)
     return hart_fail(be->err, HART_ERR_INVALID_ARGUMENT,
-                     "CUDA rope_append: the cache does not match (layer %lld)", (long long)a->layer);
+                     "CUDA rope_append: the cache does not match (layer %lld)",
+                     (long long)a->layer);
   if (a->hd <= 0 || a->hd % 2 != 0 || a->L0 < 0 || a->L0 + a->n > kv->capacity)
     return hart_fail(be->err, HART_ERR_INVALID_ARGUMENT,
                      "CUDA rope_append: bad shape (hd %lld, L0 %lld, n %lld, capacity %lld)",
@@ -322,8 +323,8 @@ static __device__ void copy_rows_half(__half *dst, int ld, const __half *src, in
 
 template <int HD, int BQ>
 static __global__ void __launch_bounds__(BQ * 2)
-    k_attn_flash(float *o, const float *q, const __half *kc, const __half *vc, int64_t H,
-                 int64_t n, int64_t L, int64_t Lmax, float scale)
+    k_attn_flash(float *o, const float *q, const __half *kc, const __half *vc, int64_t H, int64_t n,
+                 int64_t L, int64_t Lmax, float scale)
 {
   typedef fa_cfg<HD, BQ> C;
   constexpr int BK = C::BK;

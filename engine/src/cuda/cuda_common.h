@@ -45,8 +45,8 @@ typedef struct {
   cu_scratch half_a; /* fp16 copies of GEMM activations / im2col columns / bmm's first operand */
   cu_scratch half_b; /* unused since the KV cache is fp16 (kept for a second converted operand) */
   cu_scratch half_c; /* bmm's second operand */
-  cu_scratch work; /* fp32/int scratch (groupnorm partials, sampler, replay inputs) */
-  int *flag;       /* pinned host word written by kernels on bad input (e.g. token id) */
+  cu_scratch work;   /* fp32/int scratch (groupnorm partials, sampler, replay inputs) */
+  int *flag;         /* pinned host word written by kernels on bad input (e.g. token id) */
   size_t mem_total;
   size_t mem_base; /* used bytes at creation (context, cuBLAS) */
   size_t mem_peak; /* peak used bytes observed (cudaMemGetInfo after each allocation) */
