@@ -28,7 +28,7 @@ void hart_block_free(hart_backend *be, hart_block *blk);
 
 /* Scratch for hart_block_forward, sized for max_rows = G*n rows of width C. `a` and `t` are
  * [max_rows, C]; `u` (u_floats floats) holds qkv, q and o during the attention branch and gate and
- * up during the FFN, which never live at the same time: that saves 3C + 2C or 2*hidden columns
+ * up during the FFN, which never live at the same time: that saves min(5C, 2*hidden) columns
  * (250 MB at the released shapes). Between block calls `u` is free for the caller (the head's
  * logits, say). */
 typedef struct {

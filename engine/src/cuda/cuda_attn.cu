@@ -7,12 +7,13 @@
  *
  * Attention has two kernels:
  *   - flash (default for hd = 16, 32, 64, 128): tensor cores through WMMA. A block takes 64
- *     queries of one (g, h); K/V tiles are copied from the fp16 cache into shared memory; S = Q.K^T
- * in fp32, an fp32 online softmax, P rounded to fp16 and O += P.V accumulated in fp32 (this is the
- *     FlashAttention-2 numerics the reference's SDPA uses, hart-spec 3.3: fp16 q/k/v operands,
- *     fp32 scores and softmax, fp16 P, fp32 PV accumulation).
- *   - ref: one warp per query, all fp32 (the CPU backend's numerics); any hd. Used for other head
- *     sizes, when the flash kernel's shared memory does not fit, or when HART_CUDA_ATTN=ref. */
+ *     queries of one (g, h); K/V tiles are copied from the fp16 cache into shared memory;
+ *     S = Q.K^T in fp32, an fp32 online softmax, P rounded to fp16 and O += P.V accumulated in
+ *     fp32 (this is the FlashAttention-2 numerics the reference's SDPA uses, hart-spec 3.3: fp16
+ *     q/k/v operands, fp32 scores and softmax, fp16 P, fp32 PV accumulation).
+ *   - ref: one warp per query, fp32 math over the fp16 K/V (the CPU backend's numerics but for the
+ *     cache's rounding); any hd. Used for other head sizes, when the flash kernel's shared memory
+ *     does not fit, or when HART_CUDA_ATTN=ref. */
 #include "cuda_common.h"
 
 #include <math.h>
