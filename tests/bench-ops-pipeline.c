@@ -88,12 +88,12 @@ static float *A(int64_t n)
 
 typedef struct {
   hart_bw *ln, *qkv, *qkv_b, *proj, *proj_b, *gate, *up, *down;
-  float *kc, *vc;
 } block;
 
 typedef struct {
   int depth;
   block *blk;
+  hart_kv_cache *kv; /* all blocks; the backend's element type (CUDA: fp16) */
   hart_bw *head_ln, *head, *head_b, *word, *codebook, *phi, *phi_b;
   float *x, *a, *qkv, *q, *o, *t1, *t2, *t3, *cs, *sn, *logits, *ss, *h, *fhat, *u, *u2, *nxt;
   int32_t *idx;
@@ -114,9 +114,10 @@ static void xf_init(xf *m, int depth)
     b->gate = W(FF_, C_, HART_WUSE_GEMM);
     b->up = W(FF_, C_, HART_WUSE_GEMM);
     b->down = W(C_, FF_, HART_WUSE_GEMM);
-    b->kc = A((int64_t)G_ * H_ * LMAX_ * HD_);
-    b->vc = A((int64_t)G_ * H_ * LMAX_ * HD_);
   }
+  m->kv = be->ops->kv_cache_new(be, depth, G_, H_, HD_, LMAX_);
+  if (m->kv == NULL)
+    die("kv_cache_new");
   m->head_ln = W(C_, 1, HART_WUSE_VECTOR);
   m->head = W(V_, C_, HART_WUSE_GEMM);
   m->head_b = W(V_, 1, HART_WUSE_VECTOR);
@@ -162,8 +163,8 @@ static void xf_stage(xf *m, int si, int64_t n, int64_t L0)
     OK(be->ops->linear(be, m->qkv, m->a, b->qkv, b->qkv_b, R, 3 * C_, C_, 0.0f));
     ra.qkv = m->qkv;
     ra.q = m->q;
-    ra.k_cache = b->kc;
-    ra.v_cache = b->vc;
+    ra.kv = m->kv;
+    ra.layer = i;
     ra.cos = m->cs;
     ra.sin = m->sn;
     ra.G = G_;
@@ -171,9 +172,8 @@ static void xf_stage(xf *m, int si, int64_t n, int64_t L0)
     ra.H = H_;
     ra.hd = HD_;
     ra.L0 = L0;
-    ra.Lmax = LMAX_;
     OK(be->ops->rope_append(be, &ra));
-    OK(be->ops->attention(be, m->o, m->q, b->kc, b->vc, G_, H_, n, L0 + n, LMAX_, HD_, 0.03125f));
+    OK(be->ops->attention(be, m->o, m->q, m->kv, i, n, L0 + n, 0.03125f));
     OK(be->ops->linear(be, m->x, m->o, b->proj, b->proj_b, R, C_, C_, 1.0f));
     OK(be->ops->rmsnorm(be, m->a, m->x, b->ln, R, C_, 1e-6f));
     OK(be->ops->linear(be, m->t1, m->a, b->gate, NULL, R, FF_, C_, 0.0f));

@@ -592,6 +592,21 @@ static void test_diffusion_sampler(void)
     res = g_new0(float, N *Cv);
     g_assert_cmpint(hart_diffusion_steps(d), ==, 8);
     g_assert_cmpint(hart_diffusion_sample(d, res, z, N, cfg, &opts), ==, HART_OK);
+    {
+      /* Again in a lent NaN-filled workspace: the same bits, nothing read unwritten. */
+      hart_diffusion_opts o2 = opts;
+      size_t wb = hart_diffusion_workspace_bytes(d, N);
+      float *ws = f.be->ops->alloc(f.be, wb), *res2 = g_new0(float, N *Cv);
+      g_assert_nonnull(ws);
+      g_assert_cmpint(f.be->ops->fill(f.be, ws, NAN, (int64_t)(wb / sizeof(float))), ==, HART_OK);
+      o2.workspace = ws;
+      o2.workspace_bytes = wb;
+      o2.dump_x = NULL;
+      g_assert_cmpint(hart_diffusion_sample(d, res2, z, N, cfg, &o2), ==, HART_OK);
+      g_assert_cmpmem(res2, (gsize)(N * Cv) * sizeof(float), res, (gsize)(N * Cv) * sizeof(float));
+      f.be->ops->free(f.be, ws);
+      g_free(res2);
+    }
     for (int k = 0; k < 8; k++) {
       snprintf(name, sizeof name, "diff.step%d.x", k);
       want = ht_tensor_f32(run, name, NULL);
@@ -775,6 +790,19 @@ static void test_decoder_runs(void)
     fhat = ht_tensor_f32(run, "fhat_final", NULL);
     img = g_new0(float, B * 3 * H * H);
     g_assert_cmpint(hart_vae_decode(f.vae, img, fhat, B, S), ==, HART_OK);
+    {
+      /* In a lent workspace (the generation driver lends its dead KV cache), filled with NaN to
+       * show that nothing is read before it is written: the same bits. */
+      size_t wb = hart_vae_decode_workspace_bytes(f.vae, S);
+      float *ws = f.be->ops->alloc(f.be, wb), *img2 = g_new0(float, B * 3 * H * H);
+      g_assert_nonnull(ws);
+      g_assert_cmpint(f.be->ops->fill(f.be, ws, NAN, (int64_t)(wb / sizeof(float))), ==, HART_OK);
+      g_assert_cmpint(hart_vae_decode_in(f.vae, img2, fhat, B, S, ws, wb), ==, HART_OK);
+      g_assert_cmpmem(img2, (gsize)(B * 3 * H * H) * sizeof(float), img,
+                      (gsize)(B * 3 * H * H) * sizeof(float));
+      f.be->ops->free(f.be, ws);
+      g_free(img2);
+    }
     want = ht_tensor_f32(run, "image", &n);
     g_assert_cmpint(n, ==, B * 3 * H * H);
     {

@@ -17,7 +17,9 @@
  * - /replay/e2e/<case>/run_smooth0: free-running replay, every tensor within 1e-4 of the golden
  *   value relative to that tensor's max, kept sets identical, PNG bytes (needs the VAE and
  *   diffusion parts).
- * - /replay/e2e/<case>/run_smooth1: free-running with a looser bound (see check_e2e). */
+ * - /replay/e2e/<case>/run_smooth1: free-running with a looser bound (see check_e2e).
+ * - /replay/lent/<case>/run_smooth0: the same run with the KV cache lent to the diffusion and the
+ *   decoder (as at the released shapes) gives the same tensors and image. */
 #include "test-util.h"
 
 #include <math.h>
@@ -95,7 +97,9 @@ typedef struct {
   hart_error err;
 } run_state;
 
-static gboolean run_case(const replay_case *c, run_state *s)
+/* lend: give the KV cache room to be lent to the diffusion sampler and the decoder (as the
+ * released shapes do by themselves). */
+static gboolean run_case_kv(const replay_case *c, run_state *s, gboolean lend)
 {
   char *rel = g_strdup_printf("golden/%s", c->casename);
   char *dir = ht_shared_path(rel);
@@ -120,7 +124,9 @@ static gboolean run_case(const replay_case *c, run_state *s)
     g_error("model %s: %s", dir, s->err.msg);
   if (hart_replay_case_load(dir, c->run, c->teacher, &s->rc, &s->err) != HART_OK)
     g_error("replay %s/%s: %s", dir, c->run, s->err.msg);
-  g_assert_cmpint(hart_gen_new(s->m, s->rc->B, &s->g, &s->err), ==, HART_OK);
+  g_assert_cmpint(hart_gen_new_kv(s->m, s->rc->B, lend ? hart_gen_lend_bytes(s->m, s->rc->B) : 0,
+                                  &s->g, &s->err),
+                  ==, HART_OK);
   s->dumps = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, dumped_free);
   s->rgb = g_malloc0((gsize)(s->rc->B * 3) * (gsize)hart_model_image_size(s->m) *
                      (gsize)hart_model_image_size(s->m));
@@ -140,6 +146,11 @@ static gboolean run_case(const replay_case *c, run_state *s)
   g_free(rel);
   g_free(dir);
   return TRUE;
+}
+
+static gboolean run_case(const replay_case *c, run_state *s)
+{
+  return run_case_kv(c, s, FALSE);
 }
 
 static void run_free(run_state *s)
@@ -476,6 +487,57 @@ static void test_e2e(gconstpointer data)
   run_free(&s);
 }
 
+/* The generation lends its dead KV cache to the diffusion condition, the sampler and the decoder
+ * at the released shapes; the golden models are too small for that, so the cache is enlarged
+ * here. Every dumped tensor must be the same as without lending: bit for bit on the CPU, and on
+ * CUDA (fp16 cache memory reused as fp32 scratch) within 1e-6 of its max (the same kernels on the
+ * same shapes: expected 0, reported). */
+static void test_lent(gconstpointer data)
+{
+  const replay_case *c = data;
+  run_state a, b;
+  GHashTableIter it;
+  gpointer key, val;
+  int n = 0;
+  if (!run_case(c, &a))
+    return;
+  if (a.m->vae == NULL || a.m->diff == NULL) {
+    g_test_skip("the VAE/diffusion parts are not built in");
+    run_free(&a);
+    return;
+  }
+  /* the golden models' caches are too small for some of it (tiny: the sampler's workspace fits) */
+  g_test_message("own cache lends %d", hart_gen_kv_lends(a.g));
+  g_assert_cmpint(hart_gen_kv_lends(a.g), !=, 7);
+  g_assert_true(run_case_kv(c, &b, TRUE));
+  g_assert_cmpint(hart_gen_kv_lends(b.g), ==, 7);
+  if (a.st != HART_OK || b.st != HART_OK)
+    g_error("replay failed: %s / %s", a.err.msg, b.err.msg);
+  g_hash_table_iter_init(&it, a.dumps);
+  while (g_hash_table_iter_next(&it, &key, &val)) {
+    dumped *da = val, *db = g_hash_table_lookup(b.dumps, key);
+    size_t bytes = (size_t)da->n * (da->dt == HART_DT_F32 ? sizeof(float) : sizeof(int64_t));
+    g_assert_nonnull(db);
+    g_assert_cmpint(db->n, ==, da->n);
+    if (memcmp(da->data, db->data, bytes) != 0) {
+      double e = da->dt == HART_DT_F32 ? ht_max_rel_err(db->data, da->data, da->n) : INFINITY;
+      g_test_message("%s: lent vs own differ, max rel err %.3g", (const char *)key, e);
+      if (!ht_backend_is_cuda() || !(e <= 1e-6))
+        g_error("%s: lending the KV cache changed the result (max rel err %.3g)", (const char *)key,
+                e);
+    }
+    n++;
+  }
+  g_assert_cmpmem(
+      a.rgb,
+      (gsize)(a.rc->B * 3) * (gsize)hart_model_image_size(a.m) * (gsize)hart_model_image_size(a.m),
+      b.rgb,
+      (gsize)(b.rc->B * 3) * (gsize)hart_model_image_size(b.m) * (gsize)hart_model_image_size(b.m));
+  g_test_message("%s/%s: %d dumped tensors and the image compared", c->casename, c->run, n);
+  run_free(&a);
+  run_free(&b);
+}
+
 /* `hart replay CASE RUN --out DIR` writes run.safetensors with the required names (values equal
  * to the golden ones, as the in-process tests check) and one PNG per batch row. */
 static void test_cli(void)
@@ -556,6 +618,11 @@ int main(int argc, char **argv)
   for (size_t i = 0; i < G_N_ELEMENTS(e2e); i++) {
     char *p = g_strdup_printf("/replay/e2e/%s/%s", e2e[i].casename, e2e[i].run);
     g_test_add_data_func(p, &e2e[i], test_e2e);
+    g_free(p);
+  }
+  for (size_t i = 0; i < 2; i++) {
+    char *p = g_strdup_printf("/replay/lent/%s/%s", e2e[i].casename, e2e[i].run);
+    g_test_add_data_func(p, &e2e[i], test_lent);
     g_free(p);
   }
   g_test_add_func("/replay/cli/tiny", test_cli);

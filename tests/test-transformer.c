@@ -65,7 +65,8 @@ static void test_block(gconstpointer data)
   hart_block_scratch s;
   int with_ada, with_l2, is_blk = strcmp(bc->prefix, "blk") == 0;
   int64_t G, ct, C, H, hd, Lmax = 0, L0 = 0, n[3], P;
-  float *cond, *mask, *k_cache, *v_cache, *x, *ada = NULL, *pool;
+  float *cond, *mask, *x, *ada = NULL, *pool;
+  hart_kv_cache *kv;
   int64_t *pos;
   char name[128], wprefix[64];
 
@@ -101,8 +102,9 @@ static void test_block(gconstpointer data)
     n[k] = hart_tensor_set_get(mods, name)->shape[1];
     Lmax += n[k];
   }
-  k_cache = g_new0(float, G *H *Lmax *hd);
-  v_cache = g_new0(float, G *H *Lmax *hd);
+  kv = be->ops->kv_cache_new(be, 1, G, H, hd, Lmax);
+  g_assert_nonnull(kv);
+  g_assert_cmpuint(kv->elem_size, ==, sizeof(float)); /* the CPU cache is the fp32 reference */
   g_assert_cmpint(hart_block_scratch_init(be, &s, G * Lmax, C, cfg.mlp_hidden), ==, HART_OK);
   if (with_ada) {
     /* masked-mean pooling ("avg" in every case), SiLU, ada_lin: the vector of every call */
@@ -147,10 +149,9 @@ static void test_block(gconstpointer data)
     }
     call.G = G;
     call.n = n[k];
-    call.k_cache = k_cache;
-    call.v_cache = v_cache;
+    call.kv = kv;
+    call.layer = 0;
     call.L0 = L0;
-    call.Lmax = Lmax;
     call.cos = cos_t;
     call.sin = sin_t;
     call.ada = ada;
@@ -171,10 +172,7 @@ static void test_block(gconstpointer data)
         g_free(want);
       }
     }
-    for (int64_t gh = 0; gh < G * H; gh++) {
-      memcpy(got_k + gh * L * hd, k_cache + gh * Lmax * hd, (size_t)(L * hd) * sizeof(float));
-      memcpy(got_v + gh * L * hd, v_cache + gh * Lmax * hd, (size_t)(L * hd) * sizeof(float));
-    }
+    g_assert_cmpint(be->ops->kv_cache_read(be, kv, 0, L, got_k, got_v), ==, HART_OK);
     snprintf(name, sizeof name, "%s.call%d.cache_k", bc->prefix, k);
     want = ht_tensor_f32(mods, name, NULL);
     ht_assert_close(name, got_k, want, G * H * L * hd, TOL);
@@ -196,9 +194,8 @@ static void test_block(gconstpointer data)
   }
   hart_block_scratch_free(be, &s);
   hart_block_free(be, &blk);
+  be->ops->kv_cache_free(be, kv);
   be->ops->destroy(be);
-  g_free(k_cache);
-  g_free(v_cache);
   g_free(cond);
   g_free(mask);
   g_free(pos);

@@ -20,6 +20,10 @@
 
 typedef struct hart_backend hart_backend;
 
+/* Version of this op table and its argument structs, checked when the CUDA module is loaded
+ * (a module built against another table is refused, not called). */
+#define HART_BACKEND_ABI 2
+
 typedef enum {
   HART_WUSE_VECTOR = 0, /* norm weights, biases, tables read element-wise */
   HART_WUSE_GEMM = 1,   /* a [N,K] matrix used by linear() (or [K,N] by matmul_w()) */
@@ -38,23 +42,39 @@ typedef struct {
   void *aux;
 } hart_bw;
 
+/* The key/value caches of a stack of attention layers, owned by the backend, which chooses the
+ * element type (`elem_size` bytes): the CPU backend stores fp32, the CUDA backend fp16 (what the
+ * reference keeps, hart-spec 3.4; its attention rounds K and V to fp16 anyway). Layer l holds K
+ * and V as [G, H, capacity, hd] each. All layers live in one block of backend memory, `mem`
+ * (`bytes` long), which the owner may borrow as scratch (e.g. fp32 buffers of the decoder) while
+ * the cache holds nothing it still needs: its contents are then undefined, and the next appends
+ * from position 0 rebuild the cache. Layout inside `mem` is the backend's. */
+typedef struct {
+  int64_t layers, G, H, hd, capacity;
+  size_t elem_size;
+  void *mem;
+  size_t bytes;
+} hart_kv_cache;
+
 /* Rotary embedding + cache append for one attention call.
  * qkv is [G, n, 3*H*hd] (q | k | v thirds, head-major within a third). Writes q as [G, H, n, hd]
- * and appends k and v as rows L0 .. L0+n-1 of the caches [G, H, Lmax, hd]. cos/sin are
- * [G, n, hd] tables (NULL: no rotation). Rotate-half update over the whole head:
+ * and appends k and v as positions L0 .. L0+n-1 of layer `layer` of the cache (G, H, hd must be
+ * the cache's). cos/sin are [G, n, hd] tables (NULL: no rotation). Rotate-half update over the
+ * whole head:
  *   d <  hd/2: x'[d] = x[d]*cos[d] - x[d+hd/2]*sin[d]
  *   d >= hd/2: x'[d] = x[d]*cos[d] + x[d-hd/2]*sin[d]
  * If l2_scale is non-NULL ([H] multipliers), q and k are first L2-normalised over hd
- * (max(|x|, 1e-12)) and q is multiplied by l2_scale[h]. */
+ * (max(|x|, 1e-12)) and q is multiplied by l2_scale[h]. k and v are rounded to the cache's element
+ * type after the rotation. */
 typedef struct {
   const float *qkv;
   float *q;
-  float *k_cache;
-  float *v_cache;
+  hart_kv_cache *kv;
+  int64_t layer;
   const float *cos;
   const float *sin;
   const float *l2_scale;
-  int64_t G, n, H, hd, L0, Lmax;
+  int64_t G, n, H, hd, L0;
 } hart_rope_args;
 
 /* Token sampling for one scale (CFG mix, top-k/top-p, hard sample, optional Gumbel soft embed).
@@ -177,12 +197,20 @@ typedef struct {
                            int64_t cols);
 
   /* ---- attention ---- */
+  /* A cache for `layers` layers of G x H heads of hd values and `capacity` positions (zeroed);
+   * NULL (+ error) on failure. */
+  hart_kv_cache *(*kv_cache_new)(hart_backend *be, int64_t layers, int64_t G, int64_t H, int64_t hd,
+                                 int64_t capacity);
+  void (*kv_cache_free)(hart_backend *be, hart_kv_cache *kv);
+  /* Positions 0 .. L-1 of one layer as fp32 host arrays [G, H, L, hd] (k_host or v_host may be
+   * NULL). For tests and dumps. */
+  hart_status (*kv_cache_read)(hart_backend *be, const hart_kv_cache *kv, int64_t layer, int64_t L,
+                               float *k_host, float *v_host);
   hart_status (*rope_append)(hart_backend *be, const hart_rope_args *a);
   /* o[g, t, h*hd + d] = softmax_j(q[g,h,t,:] . k[g,h,j,:] * scale) . v[g,h,j,:] over j < L (no
-   * mask). q [G,H,n,hd], caches [G,H,Lmax,hd]. */
-  hart_status (*attention)(hart_backend *be, float *o, const float *q, const float *k_cache,
-                           const float *v_cache, int64_t G, int64_t H, int64_t n, int64_t L,
-                           int64_t Lmax, int64_t hd, float scale);
+   * mask), k and v from layer `layer` of the cache. q [G,H,n,hd] with the cache's G, H, hd. */
+  hart_status (*attention)(hart_backend *be, float *o, const float *q, const hart_kv_cache *kv,
+                           int64_t layer, int64_t n, int64_t L, float scale);
 
   /* ---- sampling and diffusion ---- */
   hart_status (*sample)(hart_backend *be, const hart_sample_args *a);

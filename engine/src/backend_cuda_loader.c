@@ -12,6 +12,7 @@
 #endif
 
 typedef hart_status (*hart_cuda_create_fn)(int device, hart_error *err, hart_backend **out);
+typedef int (*hart_cuda_abi_fn)(void);
 
 hart_status hart_backend_cuda_new(int device, hart_error *err, hart_backend **out)
 {
@@ -19,6 +20,7 @@ hart_status hart_backend_cuda_new(int device, hart_error *err, hart_backend **ou
   char path[1024];
   void *handle;
   hart_cuda_create_fn create;
+  hart_cuda_abi_fn abi;
 
   *out = NULL;
   if (env && *env)
@@ -29,6 +31,14 @@ hart_status hart_backend_cuda_new(int device, hart_error *err, hart_backend **ou
   if (handle == NULL)
     return hart_fail(err, HART_ERR_UNSUPPORTED, "CUDA backend not available: %s", dlerror());
   create = (hart_cuda_create_fn)dlsym(handle, "hart_cuda_backend_create");
+  abi = (hart_cuda_abi_fn)dlsym(handle, "hart_cuda_backend_abi");
+  if (create != NULL && (abi == NULL || abi() != HART_BACKEND_ABI)) {
+    int got = abi ? abi() : 1;
+    dlclose(handle);
+    return hart_fail(err, HART_ERR_UNSUPPORTED,
+                     "CUDA module %s was built for op table version %d, this engine needs %d", path,
+                     got, HART_BACKEND_ABI);
+  }
   if (create == NULL) {
     dlclose(handle);
     return hart_fail(err, HART_ERR_UNSUPPORTED, "CUDA module %s lacks hart_cuda_backend_create",

@@ -271,6 +271,34 @@ static void scratch_free(hart_backend *be, mlp_scratch *s)
   }
 }
 
+static int64_t al64(int64_t n)
+{
+  return (n + 63) & ~(int64_t)63;
+}
+
+/* Floats of an MLP scratch over M rows when carved from one block (each part 64-float aligned). */
+static int64_t scratch_floats(const hart_diffusion *d, int64_t M)
+{
+  return 9 * al64(M * d->W) + al64(d->W) + al64(DIFF_T_DIM);
+}
+
+/* The scratch as parts of ws (scratch_floats(M) floats); nothing to free. */
+static void scratch_carve(const hart_diffusion *d, mlp_scratch *s, int64_t M, float *ws)
+{
+  int64_t mw = al64(M * d->W);
+  memset(s, 0, sizeof *s);
+  s->M = M;
+  s->h = ws;
+  s->y = s->h + mw;
+  s->sy = s->y + mw;
+  s->n = s->sy + mw;
+  s->t = s->n + mw;
+  s->m = s->t + mw; /* 3 parts */
+  s->cemb = s->m + 3 * mw;
+  s->temb = s->cemb + mw;
+  s->tfreq = s->temb + al64(d->W);
+}
+
 static hart_status scratch_alloc(hart_diffusion *d, mlp_scratch *s, int64_t M)
 {
   hart_backend *be = d->be;
@@ -287,6 +315,14 @@ static hart_status scratch_alloc(hart_diffusion *d, mlp_scratch *s, int64_t M)
     return be->err && be->err->code ? be->err->code : HART_ERR_NO_MEMORY;
   }
   return HART_OK;
+}
+
+/* The sampler's buffers after the MLP scratch: x [nx], xin [2nx], out [4nx], noise [nx]. */
+size_t hart_diffusion_workspace_bytes(const hart_diffusion *d, int64_t N)
+{
+  int64_t nx = N * d->Cv;
+  return (size_t)(scratch_floats(d, 2 * N) + al64(nx) + al64(2 * nx) + al64(4 * nx) + al64(nx)) *
+         sizeof(float);
 }
 
 /* The sinusoidal timestep features [cos(T f_i) | sin(T f_i)], f_i = exp(-ln(10000) i/128), in
@@ -401,17 +437,31 @@ hart_status hart_diffusion_sample(hart_diffusion *d, float *res, const float *z,
   int64_t Cv = d->Cv, nx = N * Cv;
   mlp_scratch s;
   float *x = NULL, *xin = NULL, *out = NULL, *noise = NULL, *host = NULL;
+  int borrowed = 0;
   hart_status st;
 
   if (N <= 0)
     return HART_OK;
-  if ((st = scratch_alloc(d, &s, 2 * N)) != HART_OK)
-    return st;
-  x = be->ops->alloc(be, (size_t)nx * sizeof(float));
-  xin = be->ops->alloc(be, (size_t)(2 * nx) * sizeof(float));
-  out = be->ops->alloc(be, (size_t)(4 * nx) * sizeof(float));
-  if (opts && opts->step_noise)
-    noise = be->ops->alloc(be, (size_t)nx * sizeof(float));
+  if (opts && opts->workspace && opts->workspace_bytes >= hart_diffusion_workspace_bytes(d, N)) {
+    /* Everything in the caller's block (the generation driver lends its dead KV cache). */
+    float *ws = opts->workspace;
+    scratch_carve(d, &s, 2 * N, ws);
+    ws += scratch_floats(d, 2 * N);
+    x = ws;
+    xin = x + al64(nx);
+    out = xin + al64(2 * nx);
+    if (opts->step_noise)
+      noise = out + al64(4 * nx);
+    borrowed = 1;
+  } else {
+    if ((st = scratch_alloc(d, &s, 2 * N)) != HART_OK)
+      return st;
+    x = be->ops->alloc(be, (size_t)nx * sizeof(float));
+    xin = be->ops->alloc(be, (size_t)(2 * nx) * sizeof(float));
+    out = be->ops->alloc(be, (size_t)(4 * nx) * sizeof(float));
+    if (opts && opts->step_noise)
+      noise = be->ops->alloc(be, (size_t)nx * sizeof(float));
+  }
   if (!opts || !opts->noise0)
     host = malloc((size_t)nx * sizeof(float));
   if (x == NULL || xin == NULL || out == NULL || (opts && opts->step_noise && noise == NULL) ||
@@ -473,11 +523,13 @@ hart_status hart_diffusion_sample(hart_diffusion *d, float *res, const float *z,
   }
   st = be->ops->axpby(be, res, HART_DIFFUSION_VAE_SCALE, x, 0.0f, NULL, nx);
 done:
-  scratch_free(be, &s);
-  be->ops->free(be, x);
-  be->ops->free(be, xin);
-  be->ops->free(be, out);
-  be->ops->free(be, noise);
+  if (!borrowed) {
+    scratch_free(be, &s);
+    be->ops->free(be, x);
+    be->ops->free(be, xin);
+    be->ops->free(be, out);
+    be->ops->free(be, noise);
+  }
   free(host);
   return st;
 }

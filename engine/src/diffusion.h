@@ -74,7 +74,15 @@ typedef struct {
   void *user_data;
   /* Optional host dumps for parity tests: x entering each step [n_steps][N, Cv]. */
   float **dump_x;
+  /* Optional scratch (backend memory): used instead of allocating when workspace_bytes is at
+   * least hart_diffusion_workspace_bytes(N). */
+  void *workspace;
+  size_t workspace_bytes;
 } hart_diffusion_opts;
+
+/* Bytes of scratch hart_diffusion_sample needs for N rows (about 37 W floats per row: 0.3 GB at
+ * 4096 rows of width 1024). */
+size_t hart_diffusion_workspace_bytes(const hart_diffusion *d, int64_t N);
 
 /* res [N, Cv] = 0.6 * sample(z [2N, C], cfg): z rows [0,N) conditional, [N,2N) unconditional.
  * res, z in backend memory. */

@@ -152,8 +152,11 @@ struct hart_gen {
   float *ctx, *cn, *cond, *lvl, *lvl_scratch, *ss, *pool, **ada, *x, *xh, *hs, *logits;
   int32_t *idx;
   float *h, *hT, *fhat, *up, *u, *next, *tok, *cos_t, *sin_t, *zc, *z, *res, *img;
-  float **k_cache, **v_cache;
+  hart_kv_cache *kv; /* every block's K and V; lent to the diffusion and the decoder when dead */
   hart_block_scratch bs;
+  int head_in_bs; /* logits and hs are parts of bs.u, not allocations of their own */
+  int z_in_kv;    /* z and zc are parts of kv->mem (after the diffusion's workspace) */
+  size_t diff_ws; /* bytes of kv->mem the diffusion sampler may use */
   /* host */
   float *h_ctx, *h_cos, *h_sin, *h_img, *h_tmp, *h_mask;
   int64_t *h_pos, *h_idx;
@@ -187,7 +190,48 @@ static void *host(int64_t bytes, int *ok)
   return p;
 }
 
+/* Bytes of the diffusion condition z [G*PP, C] and zc [B*PP, C] (z's part 64-float aligned). */
+static size_t z_bytes(const hart_model *m, int64_t B)
+{
+  int64_t PP =
+      (int64_t)m->llm.patch_nums[m->llm.n_scales - 1] * m->llm.patch_nums[m->llm.n_scales - 1];
+  int64_t C = m->llm.embed_dim;
+  return (size_t)(((2 * B * PP * C + 63) & ~(int64_t)63) + B * PP * C) * sizeof(float);
+}
+
+/* The diffusion sampler's workspace for batch B, rounded up to 256 bytes (z follows it). */
+static size_t diff_ws_bytes(const hart_model *m, int64_t B)
+{
+  int64_t P = m->llm.patch_nums[m->llm.n_scales - 1];
+  size_t b = m->diff ? hart_diffusion_workspace_bytes(m->diff, B * P * P) : 0;
+  return (b + 255) & ~(size_t)255;
+}
+
+static size_t dec_ws_bytes(const hart_model *m)
+{
+  return m->vae ? hart_vae_decode_workspace_bytes(m->vae, m->llm.patch_nums[m->llm.n_scales - 1])
+                : 0;
+}
+
+size_t hart_gen_lend_bytes(const hart_model *m, int64_t B)
+{
+  size_t d = diff_ws_bytes(m, B) + z_bytes(m, B), v = dec_ws_bytes(m);
+  return d > v ? d : v;
+}
+
+int hart_gen_kv_lends(const hart_gen *g)
+{
+  return (g->z_in_kv ? 1 : 0) | (diff_ws_bytes(g->m, g->B) <= g->diff_ws && g->m->diff ? 2 : 0) |
+         (g->m->vae && dec_ws_bytes(g->m) <= g->kv->bytes ? 4 : 0);
+}
+
 hart_status hart_gen_new(hart_model *m, int64_t B, hart_gen **out, hart_error *err)
+{
+  return hart_gen_new_kv(m, B, 0, out, err);
+}
+
+hart_status hart_gen_new_kv(hart_model *m, int64_t B, size_t kv_min_bytes, hart_gen **out,
+                            hart_error *err)
 {
   hart_gen *g = calloc(1, sizeof *g);
   const hart_llm_config *c = &m->llm;
@@ -239,8 +283,6 @@ hart_status hart_gen_new(hart_model *m, int64_t B, hart_gen **out, hart_error *e
       g->ada[i] = dev(g, g->G * 6 * g->C, &ok);
   g->x = dev(g, GnC, &ok);
   g->xh = dev(g, g->G * g->C, &ok);
-  g->hs = dev(g, GnC, &ok);
-  g->logits = dev(g, g->G * nmax_s * g->V, &ok);
   g->idx = (int32_t *)dev(g, hmax, &ok);
   g->h = dev(g, hmax * g->Cv, &ok);
   g->hT = dev(g, hmax * g->Cv, &ok);
@@ -251,18 +293,50 @@ hart_status hart_gen_new(hart_model *m, int64_t B, hart_gen **out, hart_error *e
   g->tok = dev(g, hmax * g->Cv, &ok);
   g->cos_t = dev(g, g->G * g->nmax * g->hd, &ok);
   g->sin_t = dev(g, g->G * g->nmax * g->hd, &ok);
-  g->zc = dev(g, B * g->P * g->P * g->C, &ok);
-  g->z = dev(g, g->G * g->P * g->P * g->C, &ok);
   g->res = dev(g, B * g->P * g->P * g->Cv, &ok);
   g->img = dev(g, B * 3 * g->S * g->S, &ok);
-  g->k_cache = host((int64_t)depth * (int64_t)sizeof(float *), &ok);
-  g->v_cache = host((int64_t)depth * (int64_t)sizeof(float *), &ok);
-  for (int i = 0; ok && i < depth; i++) {
-    g->k_cache[i] = dev(g, g->G * g->H * g->Lmax * g->hd, &ok);
-    g->v_cache[i] = dev(g, g->G * g->H * g->Lmax * g->hd, &ok);
+  if (ok && !(g->kv = be->ops->kv_cache_new(be, depth, g->G, g->H, g->hd, g->Lmax)))
+    ok = 0;
+  if (ok && g->kv->bytes < kv_min_bytes) {
+    /* more positions, never read past the run's length */
+    size_t per_pos = g->kv->bytes / (size_t)g->Lmax;
+    int64_t cap = (int64_t)((kv_min_bytes + per_pos - 1) / per_pos);
+    be->ops->kv_cache_free(be, g->kv);
+    if (!(g->kv = be->ops->kv_cache_new(be, depth, g->G, g->H, g->hd, cap)))
+      ok = 0;
   }
   if (ok && hart_block_scratch_init(be, &g->bs, g->G * g->nmax, g->C, c->mlp_hidden) != HART_OK)
     ok = 0;
+  if (ok) {
+    /* The diffusion condition z [G*PP, C] (and zc [B*PP, C]) is only used by the last stage,
+     * after the last attention: it takes the KV cache's memory beside the sampler's workspace when
+     * there is room (75 MB less at the released shapes). */
+    int64_t PP = g->P * g->P;
+    size_t zb = z_bytes(m, B);
+    g->diff_ws = diff_ws_bytes(m, B);
+    if (g->diff_ws + zb <= g->kv->bytes) {
+      g->z = (float *)((char *)g->kv->mem + g->diff_ws);
+      g->zc = g->z + ((g->G * PP * g->C + 63) & ~(int64_t)63);
+      g->z_in_kv = 1;
+    } else {
+      g->diff_ws = g->kv->bytes;
+      g->z = dev(g, g->G * PP * g->C, &ok);
+      g->zc = dev(g, B * PP * g->C, &ok);
+    }
+  }
+  if (ok) {
+    /* The head runs between block calls: its logits and scratch fit in the blocks' shared buffer
+     * at the released shapes (134 + 50 MB of 268 MB), saving their own allocations. */
+    int64_t nl = (g->G * nmax_s * g->V + 63) & ~(int64_t)63;
+    if (nl + GnC <= g->bs.u_floats) {
+      g->logits = g->bs.u;
+      g->hs = g->bs.u + nl;
+      g->head_in_bs = 1;
+    } else {
+      g->logits = dev(g, g->G * nmax_s * g->V, &ok);
+      g->hs = dev(g, GnC, &ok);
+    }
+  }
   g->h_ctx = host(g->G * g->ct * g->cd * 4, &ok);
   g->h_mask = host(g->G * g->ct * 4, &ok);
   g->h_pos = host(g->G * g->ct * 8, &ok);
@@ -295,20 +369,20 @@ void hart_gen_free(hart_gen *g)
   if (g == NULL)
     return;
   be = g->be;
+  if (g->head_in_bs)
+    g->logits = g->hs = NULL;
+  if (g->z_in_kv)
+    g->z = g->zc = NULL;
   for (size_t i = 0; i < G_N_ELEMENTS(bufs); i++)
     if (*bufs[i])
       be->ops->free(be, *bufs[i]);
   for (int i = 0; i < g->m->llm.depth; i++) {
     if (g->ada && g->ada[i])
       be->ops->free(be, g->ada[i]);
-    if (g->k_cache && g->k_cache[i])
-      be->ops->free(be, g->k_cache[i]);
-    if (g->v_cache && g->v_cache[i])
-      be->ops->free(be, g->v_cache[i]);
   }
   free(g->ada);
-  free(g->k_cache);
-  free(g->v_cache);
+  if (g->kv)
+    be->ops->kv_cache_free(be, g->kv);
   hart_block_scratch_free(be, &g->bs);
   free(g->h_ctx);
   free(g->h_mask);
@@ -583,6 +657,9 @@ static hart_status last_stage(hart_gen *g, const hart_gen_request *r, const scal
   TRY(dump_dev(g, r, "diff.z", g->z, 2, sz));
 
   memset(&o, 0, sizeof o);
+  /* The KV cache is dead after the last scale's blocks: its memory is the sampler's scratch. */
+  o.workspace = g->kv->mem;
+  o.workspace_bytes = g->diff_ws;
   o.seed = r->seed;
   o.on_step = r->on_diffusion_step;
   o.user_data = r->ud;
@@ -642,7 +719,8 @@ static hart_status decode(hart_gen *g, const hart_gen_request *r, hart_gen_times
 
   if (g->m->vae == NULL)
     return hart_fail(be->err, HART_ERR_UNSUPPORTED, "decoding needs the VAE: %s", g->m->vae_note);
-  TRY(hart_vae_decode(g->m->vae, g->img, g->fhat, B, g->P));
+  /* ... and the decoder's (2.1 GB at 1024 px, less than the 2.9 GB fp16 cache of depth 24). */
+  TRY(hart_vae_decode_in(g->m->vae, g->img, g->fhat, B, g->P, g->kv->mem, g->kv->bytes));
   TRY(be->ops->download(be, g->h_img, g->img, (size_t)n * sizeof(float)));
   if (r->dump) {
     /* the golden "image" is (clamp(x) + 1) * 0.5 in [0, 1] */
@@ -713,10 +791,9 @@ hart_status hart_gen_run(hart_gen *g, const hart_gen_request *r, hart_gen_times 
       memset(&c, 0, sizeof c);
       c.G = g->G;
       c.n = n;
-      c.k_cache = g->k_cache[i];
-      c.v_cache = g->v_cache[i];
+      c.kv = g->kv;
+      c.layer = i;
       c.L0 = L;
-      c.Lmax = g->Lmax;
       c.cos = g->cos_t;
       c.sin = g->sin_t;
       c.ada = m->llm.disable_aln ? NULL : g->ada[i];

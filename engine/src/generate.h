@@ -84,6 +84,18 @@ typedef struct {
 typedef struct hart_gen hart_gen;
 
 hart_status hart_gen_new(hart_model *m, int64_t B, hart_gen **out, hart_error *err);
+
+/* Bytes of KV cache the generation can lend after the last scale: the diffusion sampler's
+ * workspace with the diffusion condition beside it, or the decoder's workspace, whichever is
+ * larger. At the released shapes the fp16 cache (2.9 GB) covers both (2.1 GB). */
+size_t hart_gen_lend_bytes(const hart_model *m, int64_t B);
+/* hart_gen_new with a KV cache of at least kv_min_bytes: more positions than the model needs,
+ * which changes no result. Lets tests lend the cache at small shapes as the released shapes do. */
+hart_status hart_gen_new_kv(hart_model *m, int64_t B, size_t kv_min_bytes, hart_gen **out,
+                            hart_error *err);
+/* What the KV cache holds after the last scale, as flags: 1 the diffusion condition, 2 the
+ * diffusion sampler's workspace, 4 the decoder's workspace. */
+int hart_gen_kv_lends(const hart_gen *g);
 void hart_gen_free(hart_gen *g);
 int64_t hart_gen_batch(const hart_gen *g);
 /* The f_hat buffer [B, Cv, P, P] during a run (for previews of diffusion steps). */

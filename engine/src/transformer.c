@@ -176,17 +176,32 @@ void hart_block_free(hart_backend *be, hart_block *blk)
 
 /* ---------------------------------------------------------------- block forward ---- */
 
+/* Offsets inside the shared buffer are rounded up to 64 floats (256 bytes), so every part keeps
+ * the alignment of the allocation (the CUDA flash kernel wants 16-byte aligned q and o). */
+static int64_t al64(int64_t n)
+{
+  return (n + 63) & ~(int64_t)63;
+}
+
+/* Floats of the shared buffer for `rows` rows: qkv | q | o, or gate | up. */
+static int64_t shared_floats(int64_t rows, int64_t C, int64_t hidden)
+{
+  int64_t attn = al64(rows * 3 * C) + al64(rows * C) + rows * C;
+  int64_t ffn = al64(rows * hidden) + rows * hidden;
+  return attn > ffn ? attn : ffn;
+}
+
 hart_status hart_block_scratch_init(hart_backend *be, hart_block_scratch *s, int64_t max_rows,
                                     int64_t C, int64_t hidden)
 {
   size_t rc = (size_t)max_rows * (size_t)C * sizeof(float);
-  size_t rh = (size_t)max_rows * (size_t)hidden * sizeof(float);
   memset(s, 0, sizeof *s);
   s->max_rows = max_rows;
-  if (!(s->a = be->ops->alloc(be, rc)) || !(s->qkv = be->ops->alloc(be, 3 * rc)) ||
-      !(s->q = be->ops->alloc(be, rc)) || !(s->o = be->ops->alloc(be, rc)) ||
-      !(s->t = be->ops->alloc(be, rc)) || !(s->gate = be->ops->alloc(be, rh)) ||
-      !(s->up = be->ops->alloc(be, rh))) {
+  s->C = C;
+  s->hidden = hidden;
+  s->u_floats = shared_floats(max_rows, C, hidden);
+  if (!(s->a = be->ops->alloc(be, rc)) || !(s->t = be->ops->alloc(be, rc)) ||
+      !(s->u = be->ops->alloc(be, (size_t)s->u_floats * sizeof(float)))) {
     hart_block_scratch_free(be, s);
     return be->err ? be->err->code : HART_ERR_NO_MEMORY;
   }
@@ -195,7 +210,7 @@ hart_status hart_block_scratch_init(hart_backend *be, hart_block_scratch *s, int
 
 void hart_block_scratch_free(hart_backend *be, hart_block_scratch *s)
 {
-  float **bufs[] = { &s->a, &s->qkv, &s->q, &s->o, &s->t, &s->gate, &s->up };
+  float **bufs[] = { &s->a, &s->t, &s->u };
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
     if (*bufs[i])
       be->ops->free(be, *bufs[i]);
@@ -243,23 +258,28 @@ hart_status hart_block_forward(hart_backend *be, const hart_block *blk, float *x
                                const hart_block_call *c, hart_block_scratch *s)
 {
   int64_t rows = c->G * c->n, C = blk->C;
+  float *qkv = s->u, *q = qkv + al64(rows * 3 * C), *o = q + al64(rows * C);
+  float *gate = s->u, *up = gate + al64(rows * blk->hidden);
   hart_rope_args ra;
 
-  if (rows > s->max_rows)
-    return hart_fail(be->err, HART_ERR_INTERNAL, "block: %lld rows exceed the scratch (%lld)",
-                     (long long)rows, (long long)s->max_rows);
+  if (rows > s->max_rows || C != s->C || blk->hidden != s->hidden)
+    return hart_fail(be->err, HART_ERR_INTERNAL,
+                     "block: %lld rows of width %lld (hidden %lld) do not fit the scratch (%lld of "
+                     "%lld, %lld)",
+                     (long long)rows, (long long)C, (long long)blk->hidden, (long long)s->max_rows,
+                     (long long)s->C, (long long)s->hidden);
   if (blk->ada_w && c->ada == NULL)
     return hart_fail(be->err, HART_ERR_INTERNAL, "block: adaLN vectors missing");
 
-  /* attention branch */
+  /* attention branch: qkv, q and o share s->u (the FFN's gate and up use it later) */
   TRY(block_norm(be, blk, s->a, x, c, 0));
   TRY(dump(be, c->dump_attn_in, s->a, rows * C));
-  TRY(be->ops->linear(be, s->qkv, s->a, blk->qkv_w, blk->qkv_b, rows, 3 * C, C, 0.0f));
+  TRY(be->ops->linear(be, qkv, s->a, blk->qkv_w, blk->qkv_b, rows, 3 * C, C, 0.0f));
   memset(&ra, 0, sizeof ra);
-  ra.qkv = s->qkv;
-  ra.q = s->q;
-  ra.k_cache = c->k_cache;
-  ra.v_cache = c->v_cache;
+  ra.qkv = qkv;
+  ra.q = q;
+  ra.kv = c->kv;
+  ra.layer = c->layer;
   ra.cos = c->cos;
   ra.sin = c->sin;
   ra.l2_scale = blk->l2_mul ? blk->l2_mul->data : NULL;
@@ -268,21 +288,19 @@ hart_status hart_block_forward(hart_backend *be, const hart_block *blk, float *x
   ra.H = blk->H;
   ra.hd = blk->hd;
   ra.L0 = c->L0;
-  ra.Lmax = c->Lmax;
   TRY(be->ops->rope_append(be, &ra));
-  TRY(be->ops->attention(be, s->o, s->q, c->k_cache, c->v_cache, c->G, blk->H, c->n, c->L0 + c->n,
-                         c->Lmax, blk->hd, c->attn_scale));
-  TRY(be->ops->linear(be, s->t, s->o, blk->proj_w, blk->proj_b, rows, C, C, 0.0f));
+  TRY(be->ops->attention(be, o, q, c->kv, c->layer, c->n, c->L0 + c->n, c->attn_scale));
+  TRY(be->ops->linear(be, s->t, o, blk->proj_w, blk->proj_b, rows, C, C, 0.0f));
   TRY(dump(be, c->dump_attn_out, s->t, rows * C));
   TRY(block_residual(be, blk, x, s->t, c, 0));
 
   /* FFN branch: down(silu(gate(a)) * up(a)) */
   TRY(block_norm(be, blk, s->a, x, c, 1));
   TRY(dump(be, c->dump_ffn_in, s->a, rows * C));
-  TRY(be->ops->linear(be, s->gate, s->a, blk->gate_w, NULL, rows, blk->hidden, C, 0.0f));
-  TRY(be->ops->linear(be, s->up, s->a, blk->up_w, NULL, rows, blk->hidden, C, 0.0f));
-  TRY(be->ops->silu_mul(be, s->gate, s->gate, s->up, rows * blk->hidden));
-  TRY(be->ops->linear(be, s->t, s->gate, blk->down_w, NULL, rows, C, blk->hidden, 0.0f));
+  TRY(be->ops->linear(be, gate, s->a, blk->gate_w, NULL, rows, blk->hidden, C, 0.0f));
+  TRY(be->ops->linear(be, up, s->a, blk->up_w, NULL, rows, blk->hidden, C, 0.0f));
+  TRY(be->ops->silu_mul(be, gate, gate, up, rows * blk->hidden));
+  TRY(be->ops->linear(be, s->t, gate, blk->down_w, NULL, rows, C, blk->hidden, 0.0f));
   TRY(dump(be, c->dump_ffn_out, s->t, rows * C));
   return block_residual(be, blk, x, s->t, c, 1);
 }

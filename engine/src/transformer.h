@@ -26,10 +26,14 @@ hart_status hart_block_load(hart_backend *be, const hart_tensor_set *set, const 
                             hart_block *blk, hart_error *err);
 void hart_block_free(hart_backend *be, hart_block *blk);
 
-/* Scratch for hart_block_forward, sized for max_rows = G*n rows. */
+/* Scratch for hart_block_forward, sized for max_rows = G*n rows of width C. `a` and `t` are
+ * [max_rows, C]; `u` (u_floats floats) holds qkv, q and o during the attention branch and gate and
+ * up during the FFN, which never live at the same time: that saves min(5C, 2*hidden) columns
+ * (250 MB at the released shapes). Between block calls `u` is free for the caller (the head's
+ * logits, say). */
 typedef struct {
-  float *a, *qkv, *q, *o, *t, *gate, *up;
-  int64_t max_rows;
+  float *a, *t, *u;
+  int64_t max_rows, C, hidden, u_floats;
 } hart_block_scratch;
 
 hart_status hart_block_scratch_init(hart_backend *be, hart_block_scratch *s, int64_t max_rows,
@@ -39,8 +43,8 @@ void hart_block_scratch_free(hart_backend *be, hart_block_scratch *s);
 /* One call of a block on n new tokens of each of G rows. */
 typedef struct {
   int64_t G, n;
-  float *k_cache, *v_cache; /* [G, H, Lmax, hd]; rows L0 .. L0+n-1 are written */
-  int64_t L0, Lmax;
+  hart_kv_cache *kv; /* positions L0 .. L0+n-1 of layer `layer` are written */
+  int64_t layer, L0;
   const float *cos, *sin; /* [G, n, hd] (backend memory) or NULL */
   const float *ada;       /* [G, 6C] adaLN vectors (backend memory) when the block has ada_lin */
   float attn_scale;

@@ -476,43 +476,70 @@ static hart_status dec_run(dec_state *d, float *img, const float *fhat)
   return be->ops->clamp(be, img, img, 3 * d->H * d->W, -1.0f, 1.0f);
 }
 
-hart_status hart_vae_decode_trace(hart_vae *vae, float *img, const float *fhat, int64_t B,
-                                  int64_t S, hart_vae_trace_fn trace, void *user)
+/* Buffer floats of the decoder at latent size S: x, g, h of dec_capacity each, then the attention
+ * scores [S*S, S*S], each part rounded up to 64 floats. */
+static int64_t dec_al64(int64_t n)
+{
+  return (n + 63) & ~(int64_t)63;
+}
+
+size_t hart_vae_decode_workspace_bytes(const hart_vae *vae, int64_t S)
+{
+  return (size_t)(3 * dec_al64(dec_capacity(vae, S)) + dec_al64(S * S * S * S)) * sizeof(float);
+}
+
+static hart_status decode_impl(hart_vae *vae, float *img, const float *fhat, int64_t B, int64_t S,
+                               void *ws, size_t ws_bytes, hart_vae_trace_fn trace, void *user)
 {
   hart_backend *be = vae->be;
   int64_t cap, f = hart_vae_upscale(vae);
-  int64_t Cv = vae->cfg.z_channels, top_hw = S * S;
+  int64_t Cv = vae->cfg.z_channels;
+  float *own = NULL;
   dec_state d = { 0 };
   hart_status st = HART_OK;
 
   if (S < 1 || B < 1)
     return hart_fail(be->err, HART_ERR_INTERNAL, "decode: latent size %lld, batch %lld",
                      (long long)S, (long long)B);
-  cap = dec_capacity(vae, S);
+  cap = dec_al64(dec_capacity(vae, S));
   d.vae = vae;
   d.trace = trace;
   d.user = user;
-  d.x = be->ops->alloc(be, (size_t)cap * sizeof(float));
-  d.g = d.x ? be->ops->alloc(be, (size_t)cap * sizeof(float)) : NULL;
-  d.h = d.g ? be->ops->alloc(be, (size_t)cap * sizeof(float)) : NULL;
-  d.w = d.h ? be->ops->alloc(be, (size_t)(top_hw * top_hw) * sizeof(float)) : NULL;
-  if (d.w == NULL) {
-    st = be->err && be->err->code ? be->err->code : HART_ERR_NO_MEMORY;
-  } else {
-    for (int64_t b = 0; b < B && st == HART_OK; b++) {
-      d.C = Cv;
-      d.H = d.W = S;
-      st = dec_run(&d, img + b * 3 * (S * f) * (S * f), fhat + b * Cv * S * S);
-    }
+  /* One block for the four buffers: the caller's workspace when it is large enough (the
+   * generation driver lends its KV cache, dead by now), else our own allocation. */
+  if (ws == NULL || ws_bytes < hart_vae_decode_workspace_bytes(vae, S)) {
+    own = be->ops->alloc(be, hart_vae_decode_workspace_bytes(vae, S));
+    if (own == NULL)
+      return be->err && be->err->code ? be->err->code : HART_ERR_NO_MEMORY;
+    ws = own;
   }
-  be->ops->free(be, d.x);
-  be->ops->free(be, d.g);
-  be->ops->free(be, d.h);
-  be->ops->free(be, d.w);
+  d.x = (float *)ws;
+  d.g = d.x + cap;
+  d.h = d.g + cap;
+  d.w = d.h + cap;
+  for (int64_t b = 0; b < B && st == HART_OK; b++) {
+    d.C = Cv;
+    d.H = d.W = S;
+    st = dec_run(&d, img + b * 3 * (S * f) * (S * f), fhat + b * Cv * S * S);
+  }
+  if (own)
+    be->ops->free(be, own);
   return st;
+}
+
+hart_status hart_vae_decode_trace(hart_vae *vae, float *img, const float *fhat, int64_t B,
+                                  int64_t S, hart_vae_trace_fn trace, void *user)
+{
+  return decode_impl(vae, img, fhat, B, S, NULL, 0, trace, user);
 }
 
 hart_status hart_vae_decode(hart_vae *vae, float *img, const float *fhat, int64_t B, int64_t S)
 {
-  return hart_vae_decode_trace(vae, img, fhat, B, S, NULL, NULL);
+  return decode_impl(vae, img, fhat, B, S, NULL, 0, NULL, NULL);
+}
+
+hart_status hart_vae_decode_in(hart_vae *vae, float *img, const float *fhat, int64_t B, int64_t S,
+                               void *ws, size_t ws_bytes)
+{
+  return decode_impl(vae, img, fhat, B, S, ws, ws_bytes, NULL, NULL);
 }

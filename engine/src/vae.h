@@ -26,6 +26,15 @@ hart_status hart_vae_phi(hart_vae *vae, int j, float *y, const float *x, int64_t
  * latents). Scratch memory is allocated per call and freed before returning. */
 hart_status hart_vae_decode(hart_vae *vae, float *img, const float *fhat, int64_t B, int64_t S);
 
+/* Bytes of scratch the decoder needs at latent size S (3 activations of the widest level plus the
+ * attention scores: 2.08 GB at 1024 px). */
+size_t hart_vae_decode_workspace_bytes(const hart_vae *vae, int64_t S);
+
+/* hart_vae_decode using ws (backend memory, ws_bytes long) as its scratch when it is at least
+ * hart_vae_decode_workspace_bytes(); otherwise it allocates as hart_vae_decode does. */
+hart_status hart_vae_decode_in(hart_vae *vae, float *img, const float *fhat, int64_t B, int64_t S,
+                               void *ws, size_t ws_bytes);
+
 /* Upscale factor of the decoder (16 for the release). */
 int hart_vae_upscale(const hart_vae *vae);
 

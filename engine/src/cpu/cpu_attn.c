@@ -1,4 +1,9 @@
-/* cpu_attn.c: rotary embedding + KV cache append, and attention over the cache. fp32.
+/* cpu_attn.c: the KV cache, rotary embedding + cache append, and attention over the cache. fp32.
+ *
+ * The cache is one calloc'ed block: layer l's K at (2l)*per floats, its V at (2l+1)*per, with
+ * per = G*H*capacity*hd, each [G, H, capacity, hd] (the layout the model code used before the
+ * backend owned the cache, so results are bit-identical to that). fp32, because the CPU backend is
+ * the fp32 reference path.
  *
  * Attention has no mask (hart-spec §3.5): every new query sees every cached key. Scores are
  * computed block by block of queries with OpenBLAS so that the score buffer stays small
@@ -36,16 +41,87 @@ static void rope_rotate(float *dst, const float *x, const float *c, const float 
     dst[d] = x[d] * c[d] + x[d - h2] * s[d];
 }
 
+hart_kv_cache *cpu_kv_cache_new(hart_backend *be, int64_t layers, int64_t G, int64_t H, int64_t hd,
+                                int64_t capacity)
+{
+  hart_kv_cache *kv;
+  int64_t n = layers * 2 * G * H * capacity * hd;
+
+  if (layers < 1 || G < 1 || H < 1 || hd < 1 || capacity < 1) {
+    hart_fail(be->err, HART_ERR_INVALID_ARGUMENT, "kv_cache_new: bad shape");
+    return NULL;
+  }
+  kv = calloc(1, sizeof *kv);
+  if (kv == NULL || (kv->mem = calloc((size_t)n, sizeof(float))) == NULL) {
+    free(kv);
+    hart_fail(be->err, HART_ERR_NO_MEMORY, "out of memory for the KV cache (%lld floats)",
+              (long long)n);
+    return NULL;
+  }
+  kv->layers = layers;
+  kv->G = G;
+  kv->H = H;
+  kv->hd = hd;
+  kv->capacity = capacity;
+  kv->elem_size = sizeof(float);
+  kv->bytes = (size_t)n * sizeof(float);
+  return kv;
+}
+
+void cpu_kv_cache_free(hart_backend *be, hart_kv_cache *kv)
+{
+  (void)be;
+  if (kv == NULL)
+    return;
+  free(kv->mem);
+  free(kv);
+}
+
+/* K (which 0) or V (which 1) of one layer. */
+static float *kv_plane(const hart_kv_cache *kv, int64_t layer, int which)
+{
+  int64_t per = kv->G * kv->H * kv->capacity * kv->hd;
+  return (float *)kv->mem + (2 * layer + which) * per;
+}
+
+hart_status cpu_kv_cache_read(hart_backend *be, const hart_kv_cache *kv, int64_t layer, int64_t L,
+                              float *k_host, float *v_host)
+{
+  int64_t hd = kv->hd;
+  if (layer < 0 || layer >= kv->layers || L < 0 || L > kv->capacity)
+    return hart_fail(be->err, HART_ERR_INVALID_ARGUMENT, "kv_cache_read: layer %lld, L %lld",
+                     (long long)layer, (long long)L);
+  for (int which = 0; which < 2; which++) {
+    float *dst = which ? v_host : k_host;
+    const float *src = kv_plane(kv, layer, which);
+    if (dst == NULL)
+      continue;
+    for (int64_t gh = 0; gh < kv->G * kv->H; gh++)
+      memcpy(dst + gh * L * hd, src + gh * kv->capacity * hd, (size_t)(L * hd) * sizeof(float));
+  }
+  return HART_OK;
+}
+
 hart_status cpu_rope_append(hart_backend *be, const hart_rope_args *a)
 {
   int64_t G = a->G, n = a->n, H = a->H, hd = a->hd, C = H * hd;
+  const hart_kv_cache *kv = a->kv;
+  float *k_cache, *v_cache;
+  int64_t Lmax;
 
   if (hd > 1024 || hd % 2)
     return hart_fail(be->err, HART_ERR_UNSUPPORTED, "rope_append: head dim %lld not supported",
                      (long long)hd);
-  if (a->L0 < 0 || a->L0 + n > a->Lmax)
+  if (kv == NULL || kv->G != G || kv->H != H || kv->hd != hd || a->layer < 0 ||
+      a->layer >= kv->layers)
+    return hart_fail(be->err, HART_ERR_INVALID_ARGUMENT,
+                     "rope_append: the cache does not match (layer %lld)", (long long)a->layer);
+  Lmax = kv->capacity;
+  if (a->L0 < 0 || a->L0 + n > Lmax)
     return hart_fail(be->err, HART_ERR_INTERNAL, "rope_append: cache overflow (%lld + %lld > %lld)",
-                     (long long)a->L0, (long long)n, (long long)a->Lmax);
+                     (long long)a->L0, (long long)n, (long long)Lmax);
+  k_cache = kv_plane(kv, a->layer, 0);
+  v_cache = kv_plane(kv, a->layer, 1);
 #pragma omp parallel for collapse(2)
   for (int64_t g = 0; g < G; g++)
     for (int64_t t = 0; t < n; t++) {
@@ -55,8 +131,8 @@ hart_status cpu_rope_append(hart_backend *be, const hart_rope_args *a)
       float tmp[1024];
       for (int64_t h = 0; h < H; h++) {
         float *qd = a->q + ((g * H + h) * n + t) * hd;
-        float *kd = a->k_cache + ((g * H + h) * a->Lmax + a->L0 + t) * hd;
-        float *vd = a->v_cache + ((g * H + h) * a->Lmax + a->L0 + t) * hd;
+        float *kd = k_cache + ((g * H + h) * Lmax + a->L0 + t) * hd;
+        float *vd = v_cache + ((g * H + h) * Lmax + a->L0 + t) * hd;
         const float *qs = row + h * hd, *ks = row + C + h * hd, *vs = row + 2 * C + h * hd;
 
         memcpy(vd, vs, (size_t)hd * sizeof(float));
@@ -129,17 +205,23 @@ softmax_rows(float *S, int64_t rows, int64_t L)
   }
 }
 
-hart_status cpu_attention(hart_backend *be, float *o, const float *q, const float *k_cache,
-                          const float *v_cache, int64_t G, int64_t H, int64_t n, int64_t L,
-                          int64_t Lmax, int64_t hd, float scale)
+hart_status cpu_attention(hart_backend *be, float *o, const float *q, const hart_kv_cache *kv,
+                          int64_t layer, int64_t n, int64_t L, float scale)
 {
+  int64_t G = kv->G, H = kv->H, hd = kv->hd, Lmax = kv->capacity;
   int64_t C = H * hd, qb = n < ATTN_QBLOCK ? n : ATTN_QBLOCK;
+  const float *k_cache, *v_cache;
   float *S;
 
   if (n == 0)
     return HART_OK;
+  if (layer < 0 || layer >= kv->layers)
+    return hart_fail(be->err, HART_ERR_INVALID_ARGUMENT, "attention: no layer %lld in the cache",
+                     (long long)layer);
   if (L <= 0 || L > Lmax)
     return hart_fail(be->err, HART_ERR_INTERNAL, "attention: bad cache length %lld", (long long)L);
+  k_cache = kv_plane(kv, layer, 0);
+  v_cache = kv_plane(kv, layer, 1);
   S = cpu_attn_scratch(be, (size_t)qb * (size_t)L);
   if (S == NULL)
     return hart_fail(be->err, HART_ERR_NO_MEMORY, "attention: out of memory");

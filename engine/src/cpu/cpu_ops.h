@@ -49,10 +49,14 @@ hart_status cpu_pool_mean_masked(hart_backend *be, float *y, const float *x, con
 hart_status cpu_transpose(hart_backend *be, float *y, const float *x, int64_t batch, int64_t rows,
                           int64_t cols);
 
+hart_kv_cache *cpu_kv_cache_new(hart_backend *be, int64_t layers, int64_t G, int64_t H, int64_t hd,
+                                int64_t capacity);
+void cpu_kv_cache_free(hart_backend *be, hart_kv_cache *kv);
+hart_status cpu_kv_cache_read(hart_backend *be, const hart_kv_cache *kv, int64_t layer, int64_t L,
+                              float *k_host, float *v_host);
 hart_status cpu_rope_append(hart_backend *be, const hart_rope_args *a);
-hart_status cpu_attention(hart_backend *be, float *o, const float *q, const float *k_cache,
-                          const float *v_cache, int64_t G, int64_t H, int64_t n, int64_t L,
-                          int64_t Lmax, int64_t hd, float scale);
+hart_status cpu_attention(hart_backend *be, float *o, const float *q, const hart_kv_cache *kv,
+                          int64_t layer, int64_t n, int64_t L, float scale);
 
 hart_status cpu_sample(hart_backend *be, const hart_sample_args *a);
 hart_status cpu_ddpm_step(hart_backend *be, const hart_ddpm_args *a);

@@ -1,13 +1,19 @@
-/* cuda_attn.cu: rotary embedding + KV cache append, and attention over the cache.
+/* cuda_attn.cu: the KV cache, rotary embedding + cache append, and attention over the cache.
+ *
+ * The cache stores fp16 (hart-spec 3.4: the reference keeps K and V in fp16, and the flash kernel
+ * rounds them to fp16 anyway, so its results are unchanged by the storage) in one cudaMalloc'ed
+ * block: layer l's K at (2l)*per halves, its V at (2l+1)*per, per = G*H*capacity*hd, each
+ * [G, H, capacity, hd]. 2.9 GB at the released shapes instead of 5.75 GB in fp32.
  *
  * Attention has two kernels:
  *   - flash (default for hd = 16, 32, 64, 128): tensor cores through WMMA. A block takes 64
- *     queries of one (g, h); K/V tiles are staged in shared memory as fp16; S = Q.K^T in fp32,
- *     an fp32 online softmax, P rounded to fp16 and O += P.V accumulated in fp32 (this is the
- *     FlashAttention-2 numerics the reference's SDPA uses, hart-spec 3.3: fp16 q/k/v operands,
- *     fp32 scores and softmax, fp16 P, fp32 PV accumulation).
- *   - ref: one warp per query, all fp32 (the CPU backend's numerics); any hd. Used for other head
- *     sizes, when the flash kernel's shared memory does not fit, or when HART_CUDA_ATTN=ref. */
+ *     queries of one (g, h); K/V tiles are copied from the fp16 cache into shared memory;
+ *     S = Q.K^T in fp32, an fp32 online softmax, P rounded to fp16 and O += P.V accumulated in
+ *     fp32 (this is the FlashAttention-2 numerics the reference's SDPA uses, hart-spec 3.3: fp16
+ *     q/k/v operands, fp32 scores and softmax, fp16 P, fp32 PV accumulation).
+ *   - ref: one warp per query, fp32 math over the fp16 K/V (the CPU backend's numerics but for the
+ *     cache's rounding); any hd. Used for other head sizes, when the flash kernel's shared memory
+ *     does not fit, or when HART_CUDA_ATTN=ref. */
 #include "cuda_common.h"
 
 #include <math.h>
@@ -17,6 +23,98 @@
 
 using namespace nvcuda;
 
+/* ---- the cache ---- */
+
+static __half *kv_plane(const hart_kv_cache *kv, int64_t layer, int which)
+{
+  int64_t per = kv->G * kv->H * kv->capacity * kv->hd;
+  return (__half *)kv->mem + (2 * layer + which) * per;
+}
+
+hart_kv_cache *cu_kv_cache_new(hart_backend *be, int64_t layers, int64_t G, int64_t H, int64_t hd,
+                               int64_t capacity)
+{
+  cu_priv *p = cu_p(be);
+  hart_kv_cache *kv;
+  size_t bytes;
+  cudaError_t e;
+
+  if (layers < 1 || G < 1 || H < 1 || hd < 1 || capacity < 1) {
+    hart_fail(be->err, HART_ERR_INVALID_ARGUMENT, "CUDA kv_cache_new: bad shape");
+    return NULL;
+  }
+  bytes = (size_t)(layers * 2 * G * H * capacity * hd) * sizeof(__half);
+  kv = (hart_kv_cache *)calloc(1, sizeof *kv);
+  if (kv == NULL) {
+    hart_fail(be->err, HART_ERR_NO_MEMORY, "out of memory");
+    return NULL;
+  }
+  e = cudaMalloc(&kv->mem, bytes);
+  if (e == cudaSuccess)
+    e = cudaMemsetAsync(kv->mem, 0, bytes, p->stream);
+  if (e != cudaSuccess) {
+    if (kv->mem)
+      cudaFree(kv->mem);
+    free(kv);
+    cu_fail(be, e, "KV cache allocation");
+    return NULL;
+  }
+  kv->layers = layers;
+  kv->G = G;
+  kv->H = H;
+  kv->hd = hd;
+  kv->capacity = capacity;
+  kv->elem_size = sizeof(__half);
+  kv->bytes = bytes;
+  cu_note_memory(p);
+  return kv;
+}
+
+void cu_kv_cache_free(hart_backend *be, hart_kv_cache *kv)
+{
+  (void)be;
+  if (kv == NULL)
+    return;
+  cudaFree(kv->mem); /* synchronises: queued kernels reading the cache finish first */
+  free(kv);
+}
+
+hart_status cu_kv_cache_read(hart_backend *be, const hart_kv_cache *kv, int64_t layer, int64_t L,
+                             float *k_host, float *v_host)
+{
+  int64_t rows = kv->G * kv->H, hd = kv->hd;
+  __half *stage;
+
+  if (layer < 0 || layer >= kv->layers || L < 0 || L > kv->capacity)
+    return hart_fail(be->err, HART_ERR_INVALID_ARGUMENT, "CUDA kv_cache_read: layer %lld, L %lld",
+                     (long long)layer, (long long)L);
+  if (L == 0)
+    return HART_OK;
+  stage = (__half *)malloc((size_t)(rows * L * hd) * sizeof(__half));
+  if (stage == NULL)
+    return hart_fail(be->err, HART_ERR_NO_MEMORY, "out of memory");
+  for (int which = 0; which < 2; which++) {
+    float *dst = which ? v_host : k_host;
+    cudaError_t e;
+    if (dst == NULL)
+      continue;
+    e = cudaMemcpy2DAsync(stage, (size_t)(L * hd) * sizeof(__half), kv_plane(kv, layer, which),
+                          (size_t)(kv->capacity * hd) * sizeof(__half),
+                          (size_t)(L * hd) * sizeof(__half), (size_t)rows, cudaMemcpyDeviceToHost,
+                          cu_p(be)->stream);
+    if (e == cudaSuccess)
+      e = cudaStreamSynchronize(cu_p(be)->stream);
+    if (e != cudaSuccess) {
+      free(stage);
+      return cu_fail(be, e, "KV cache download");
+    }
+    for (int64_t i = 0; i < rows * L * hd; i++)
+      dst[i] = __half2float(stage[i]);
+  }
+  free(stage);
+  return HART_OK;
+}
+
 /* ---- rope_append ---- */
 
 #define ROPE_WARPS 4
@@ -24,7 +122,8 @@ using namespace nvcuda;
 /* One warp per (g, t, h): optional L2 norm (needs the whole head), rotate-half, then writes q
  * and appends k, v to the caches. Normalised values pass through shared memory because the
  * rotation pairs d with d +- hd/2, which another lane holds. */
-static __global__ void k_rope_append(hart_rope_args a)
+static __global__ void k_rope_append(hart_rope_args a, __half *k_cache, __half *v_cache,
+                                     int64_t Lmax)
 {
   extern __shared__ float rs[];
   int wid = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -40,7 +139,7 @@ static __global__ void k_rope_append(hart_rope_args a)
     const float *sn = a.sin ? a.sin + gt * hd : NULL;
     float qscale = 1.0f, kscale = 1.0f;
     int64_t qo = ((g * H + h) * a.n + t) * hd;
-    int64_t co = ((g * H + h) * a.Lmax + a.L0 + t) * hd;
+    int64_t co = ((g * H + h) * Lmax + a.L0 + t) * hd;
 
     if (a.l2_scale) {
       float sq = 0.0f, sk = 0.0f;
@@ -59,7 +158,7 @@ static __global__ void k_rope_append(hart_rope_args a)
     for (int64_t d = lane; d < hd; d += 32) {
       qs[d] = src[d] * qscale;
       ks[d] = src[H * hd + d] * kscale;
-      a.v_cache[co + d] = src[2 * H * hd + d];
+      v_cache[co + d] = __float2half_rn(src[2 * H * hd + d]);
     }
     __syncwarp();
     for (int64_t d = lane; d < hd; d += 32) {
@@ -75,7 +174,7 @@ static __global__ void k_rope_append(hart_rope_args a)
         }
       }
       a.q[qo + d] = qv;
-      a.k_cache[co + d] = kv;
+      k_cache[co + d] = __float2half_rn(kv);
     }
     __syncwarp();
   }
@@ -85,16 +184,23 @@ hart_status cu_rope_append(hart_backend *be, const hart_rope_args *a)
 {
   int64_t rows = a->G * a->n * a->H;
   size_t smem = (size_t)ROPE_WARPS * 2 * (size_t)a->hd * sizeof(float);
+  const hart_kv_cache *kv = a->kv;
+  if (kv == NULL || kv->G != a->G || kv->H != a->H || kv->hd != a->hd || a->layer < 0 ||
+      a->layer >= kv->layers)
+    return hart_fail(be->err, HART_ERR_INVALID_ARGUMENT,
+                     "CUDA rope_append: the cache does not match (layer %lld)",
+                     (long long)a->layer);
+  if (a->hd <= 0 || a->hd % 2 != 0 || a->L0 < 0 || a->L0 + a->n > kv->capacity)
+    return hart_fail(be->err, HART_ERR_INVALID_ARGUMENT,
+                     "CUDA rope_append: bad shape (hd %lld, L0 %lld, n %lld, capacity %lld)",
+                     (long long)a->hd, (long long)a->L0, (long long)a->n, (long long)kv->capacity);
   if (rows == 0)
     return HART_OK;
-  if (a->hd <= 0 || a->hd % 2 != 0 || a->L0 < 0 || a->L0 + a->n > a->Lmax)
-    return hart_fail(be->err, HART_ERR_INVALID_ARGUMENT,
-                     "CUDA rope_append: bad shape (hd %lld, L0 %lld, n %lld, Lmax %lld)",
-                     (long long)a->hd, (long long)a->L0, (long long)a->n, (long long)a->Lmax);
   if (smem > 48 * 1024)
     return hart_fail(be->err, HART_ERR_UNSUPPORTED, "CUDA rope_append: head size %lld too large",
                      (long long)a->hd);
-  k_rope_append<<<cu_blocks(rows, ROPE_WARPS), ROPE_WARPS * 32, smem, cu_p(be)->stream>>>(*a);
+  k_rope_append<<<cu_blocks(rows, ROPE_WARPS), ROPE_WARPS * 32, smem, cu_p(be)->stream>>>(
+      *a, kv_plane(kv, a->layer, 0), kv_plane(kv, a->layer, 1), kv->capacity);
   CU_LAUNCHED(be, "k_rope_append");
   return HART_OK;
 }
@@ -103,7 +209,7 @@ hart_status cu_rope_append(hart_backend *be, const hart_rope_args *a)
 
 #define REF_WARPS 4
 
-static __global__ void k_attn_ref(float *o, const float *q, const float *kc, const float *vc,
+static __global__ void k_attn_ref(float *o, const float *q, const __half *kc, const __half *vc,
                                   int64_t G, int64_t H, int64_t n, int64_t L, int64_t Lmax,
                                   int64_t hd, float scale)
 {
@@ -115,7 +221,7 @@ static __global__ void k_attn_ref(float *o, const float *q, const float *kc, con
   for (int64_t r = blockIdx.x * (int64_t)REF_WARPS + wid; r < rows;
        r += (int64_t)gridDim.x * REF_WARPS) {
     int64_t t = r % n, gh = r / n, g = gh / H, h = gh % H;
-    const float *kb = kc + gh * Lmax * hd, *vb = vc + gh * Lmax * hd;
+    const __half *kb = kc + gh * Lmax * hd, *vb = vc + gh * Lmax * hd;
     float m = -INFINITY, l = 0.0f;
 
     __syncwarp();
@@ -129,10 +235,10 @@ static __global__ void k_attn_ref(float *o, const float *q, const float *kc, con
       float s = -INFINITY, mc, mn, alpha, p, ps;
       int cnt = (int)(L - j0 < 32 ? L - j0 : 32);
       if (j < L) {
-        const float *kr = kb + j * hd;
+        const __half *kr = kb + j * hd;
         float acc = 0.0f;
         for (int64_t d = 0; d < hd; d++)
-          acc += qs[d] * kr[d];
+          acc += qs[d] * __half2float(kr[d]);
         s = acc * scale;
       }
       mc = s;
@@ -151,7 +257,7 @@ static __global__ void k_attn_ref(float *o, const float *q, const float *kc, con
       for (int64_t d = lane; d < hd; d += 32) {
         float acc = os[d] * alpha;
         for (int jj = 0; jj < cnt; jj++)
-          acc += pw[jj] * vb[(j0 + jj) * hd + d];
+          acc += pw[jj] * __half2float(vb[(j0 + jj) * hd + d]);
         os[d] = acc;
       }
       __syncwarp();
@@ -201,9 +307,24 @@ static __device__ void load_rows_half(__half *dst, int ld, const float *src, int
   }
 }
 
+/* Copies rows [r0, r0+nr) of a [*, HD] fp16 matrix into shared rows (zeros past `valid`), 16 bytes
+ * at a time (HD is a multiple of 8; rows are 16-byte aligned in both). */
+template <int HD>
+static __device__ void copy_rows_half(__half *dst, int ld, const __half *src, int64_t r0, int nr,
+                                      int64_t valid)
+{
+  for (int i = threadIdx.x; i < nr * (HD / 8); i += blockDim.x) {
+    int r = i / (HD / 8), c8 = i % (HD / 8);
+    uint4 v = make_uint4(0u, 0u, 0u, 0u);
+    if (r0 + r < valid)
+      v = *(const uint4 *)(src + (r0 + r) * HD + c8 * 8);
+    *(uint4 *)(dst + r * ld + c8 * 8) = v;
+  }
+}
+
 template <int HD, int BQ>
 static __global__ void __launch_bounds__(BQ * 2)
-    k_attn_flash(float *o, const float *q, const float *kc, const float *vc, int64_t H, int64_t n,
+    k_attn_flash(float *o, const float *q, const __half *kc, const __half *vc, int64_t H, int64_t n,
                  int64_t L, int64_t Lmax, float scale)
 {
   typedef fa_cfg<HD, BQ> C;
@@ -218,7 +339,7 @@ static __global__ void __launch_bounds__(BQ * 2)
   int wid = threadIdx.x >> 5, lane = threadIdx.x & 31;
   int64_t gh = blockIdx.y, g = gh / H, h = gh % H;
   int64_t t0 = (int64_t)blockIdx.x * BQ;
-  const float *kb = kc + gh * Lmax * HD, *vb = vc + gh * Lmax * HD;
+  const __half *kb = kc + gh * Lmax * HD, *vb = vc + gh * Lmax * HD;
   /* Softmax bookkeeping: lanes 2r and 2r+1 own row r of the warp's 16, half the columns each. */
   int row = wid * 16 + (lane >> 1), half = lane & 1;
   float m = -INFINITY, l = 0.0f;
@@ -230,8 +351,8 @@ static __global__ void __launch_bounds__(BQ * 2)
   for (int64_t j0 = 0; j0 < L; j0 += BK) {
     int valid = (int)(L - j0 < BK ? L - j0 : BK);
     __syncthreads(); /* the previous tile's K/V are no longer read */
-    load_rows_half<HD>(Ks, C::LDH, kb, j0, BK, L);
-    load_rows_half<HD>(Vs, C::LDH, vb, j0, BK, L);
+    copy_rows_half<HD>(Ks, C::LDH, kb, j0, BK, L);
+    copy_rows_half<HD>(Vs, C::LDH, vb, j0, BK, L);
     __syncthreads();
 
     /* S = Q K^T for this warp's 16 rows. */
@@ -306,7 +427,7 @@ static __global__ void __launch_bounds__(BQ * 2)
 
 template <int HD, int BQ>
 static int flash_launch_bq(hart_backend *be, hart_status *st, float *o, const float *q,
-                           const float *kc, const float *vc, int64_t G, int64_t H, int64_t n,
+                           const __half *kc, const __half *vc, int64_t G, int64_t H, int64_t n,
                            int64_t L, int64_t Lmax, float scale)
 {
   cu_priv *p = cu_p(be);
@@ -344,7 +465,7 @@ static int use_bq128(void)
 /* Returns 0 when the flash kernel does not apply (the caller then uses the reference kernel). */
 template <int HD>
 static int flash_launch(hart_backend *be, hart_status *st, float *o, const float *q,
-                        const float *kc, const float *vc, int64_t G, int64_t H, int64_t n,
+                        const __half *kc, const __half *vc, int64_t G, int64_t H, int64_t n,
                         int64_t L, int64_t Lmax, float scale)
 {
   if (G * H > 65535 || ((uintptr_t)o | (uintptr_t)q | (uintptr_t)kc | (uintptr_t)vc) % 16 != 0)
@@ -365,16 +486,22 @@ static int use_ref_attention(void)
   return cached;
 }
 
-hart_status cu_attention(hart_backend *be, float *o, const float *q, const float *k_cache,
-                         const float *v_cache, int64_t G, int64_t H, int64_t n, int64_t L,
-                         int64_t Lmax, int64_t hd, float scale)
+hart_status cu_attention(hart_backend *be, float *o, const float *q, const hart_kv_cache *kv,
+                         int64_t layer, int64_t n, int64_t L, float scale)
 {
+  int64_t G = kv->G, H = kv->H, hd = kv->hd, Lmax = kv->capacity;
+  const __half *k_cache, *v_cache;
   hart_status st = HART_OK;
   size_t smem;
   int done = 0;
 
   if (G * H * n == 0)
     return HART_OK;
+  if (layer < 0 || layer >= kv->layers)
+    return hart_fail(be->err, HART_ERR_INVALID_ARGUMENT, "CUDA attention: no layer %lld",
+                     (long long)layer);
+  k_cache = kv_plane(kv, layer, 0);
+  v_cache = kv_plane(kv, layer, 1);
   if (L <= 0 || L > Lmax || hd <= 0)
     return hart_fail(be->err, HART_ERR_INVALID_ARGUMENT,
                      "CUDA attention: bad shape (L %lld, Lmax %lld, hd %lld)", (long long)L,

@@ -74,8 +74,9 @@ void *cu_scratch_get(hart_backend *be, cu_scratch *s, size_t bytes)
 
   if (bytes <= s->bytes && s->p != NULL)
     return s->p;
-  /* Grow by 1.5x to avoid reallocating for every slightly larger request. */
-  bytes = bytes + bytes / 2;
+  /* Grow by 1.5x, at most 16 MiB more, to avoid reallocating for every slightly larger request
+   * (the bound keeps the 67 MB activations of the 4096-token stage from holding 100 MB). */
+  bytes = bytes + (bytes / 2 < ((size_t)16 << 20) ? bytes / 2 : ((size_t)16 << 20));
   bytes = (bytes + 255) & ~(size_t)255;
   if (s->p != NULL) {
     /* The old buffer may still be read by queued kernels: finish them first. */
@@ -348,6 +349,9 @@ static const hart_backend_ops cu_ops = {
   .pool_max = cu_pool_max,
   .pool_mean_masked = cu_pool_mean_masked,
   .transpose = cu_transpose,
+  .kv_cache_new = cu_kv_cache_new,
+  .kv_cache_free = cu_kv_cache_free,
+  .kv_cache_read = cu_kv_cache_read,
   .rope_append = cu_rope_append,
   .attention = cu_attention,
   .sample = cu_sample,
@@ -369,6 +373,11 @@ static hart_status create_fail(hart_error *err, hart_status code, cudaError_t e,
   (void)cudaGetLastError();
   return hart_fail(err, code, "CUDA backend: %s: %s (%s)", what, cudaGetErrorString(e),
                    cudaGetErrorName(e));
+}
+
+extern "C" int hart_cuda_backend_abi(void)
+{
+  return HART_BACKEND_ABI;
 }
 
 extern "C" hart_status hart_cuda_backend_create(int device, hart_error *err, hart_backend **out)

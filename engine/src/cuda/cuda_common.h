@@ -4,7 +4,7 @@
  *   cuda_backend.cu    creation, memory, weights, errors, the op table
  *   cuda_dense.cu      linear/matmul (cuBLAS, fp16 operands, fp32 accumulation), embedding, norms,
  *                      element-wise ops, pooling, transpose
- *   cuda_attn.cu       rotary embedding + KV append, flash-style attention
+ *   cuda_attn.cu       the fp16 KV cache, rotary embedding + KV append, flash-style attention
  *   cuda_sample.cu     CFG, top-k/top-p, hard sample, Gumbel soft embedding
  *   cuda_image.cu      conv2d (im2col + cuBLAS), GroupNorm, resampling, the DDPM step
  *   cuda_extra.cu      bmm, row softmax, clamp (VAE attention); Qwen2 RoPE and causal attention
@@ -42,11 +42,11 @@ typedef struct {
   size_t blas_ws_bytes;
   int sm_count;
   size_t smem_optin; /* max dynamic shared memory per block */
-  cu_scratch half_a; /* fp16 copies of GEMM activations / im2col columns */
-  cu_scratch half_b; /* second operand where both must be converted (attention) */
-  cu_scratch half_c;
-  cu_scratch work; /* fp32/int scratch (groupnorm partials, sampler, replay inputs) */
-  int *flag;       /* pinned host word written by kernels on bad input (e.g. token id) */
+  cu_scratch half_a; /* fp16 copies of GEMM activations / im2col columns / bmm's first operand */
+  cu_scratch half_b; /* unused since the KV cache is fp16 (kept for a second converted operand) */
+  cu_scratch half_c; /* bmm's second operand */
+  cu_scratch work;   /* fp32/int scratch (groupnorm partials, sampler, replay inputs) */
+  int *flag;         /* pinned host word written by kernels on bad input (e.g. token id) */
   size_t mem_total;
   size_t mem_base; /* used bytes at creation (context, cuBLAS) */
   size_t mem_peak; /* peak used bytes observed (cudaMemGetInfo after each allocation) */
@@ -130,10 +130,14 @@ hart_status cu_transpose(hart_backend *be, float *y, const float *x, int64_t bat
                          int64_t cols);
 hart_status cu_fill(hart_backend *be, float *dst, float value, int64_t n);
 
+hart_kv_cache *cu_kv_cache_new(hart_backend *be, int64_t layers, int64_t G, int64_t H, int64_t hd,
+                               int64_t capacity);
+void cu_kv_cache_free(hart_backend *be, hart_kv_cache *kv);
+hart_status cu_kv_cache_read(hart_backend *be, const hart_kv_cache *kv, int64_t layer, int64_t L,
+                             float *k_host, float *v_host);
 hart_status cu_rope_append(hart_backend *be, const hart_rope_args *a);
-hart_status cu_attention(hart_backend *be, float *o, const float *q, const float *k_cache,
-                         const float *v_cache, int64_t G, int64_t H, int64_t n, int64_t L,
-                         int64_t Lmax, int64_t hd, float scale);
+hart_status cu_attention(hart_backend *be, float *o, const float *q, const hart_kv_cache *kv,
+                         int64_t layer, int64_t n, int64_t L, float scale);
 
 hart_status cu_sample(hart_backend *be, const hart_sample_args *a);
 hart_status cu_ddpm_step(hart_backend *be, const hart_ddpm_args *a);

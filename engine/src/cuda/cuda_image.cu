@@ -74,7 +74,9 @@ hart_status cu_conv2d(hart_backend *be, float *y, const float *x, const hart_bw 
     rows = 1;
   if (rows > H)
     rows = H;
-  col = (__half *)cu_scratch_get(be, &p->half_b, row_bytes * (size_t)rows);
+  /* half_a, the GEMM activations' buffer: no other fp16 operand is live during a convolution,
+   * and sharing it keeps the decoder's 64 MB tiles from adding a buffer of their own. */
+  col = (__half *)cu_scratch_get(be, &p->half_a, row_bytes * (size_t)rows);
   if (col == NULL)
     return be->err ? be->err->code : HART_ERR_DEVICE_MEMORY;
   for (int64_t n = 0; n < N; n++) {
