@@ -16,6 +16,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import sys
 
 import numpy as np
@@ -192,12 +193,16 @@ def _shape_phrase(s, rng):
     return f"a {s['size']} {s['color']} {s['shape']} {_pick(rng, _POSITION_PHRASES[s['position']])}"
 
 
+def _a(word):
+    return "an" if word[0] in "aeiou" else "a"
+
+
 def _background_phrase(bg, rng):
     c = bg["colors"]
     if bg["kind"] == "plain":
-        return _pick(rng, [f"on a {c[0]} background", f"on {c[0]}"])
+        return _pick(rng, [f"on {_a(c[0])} {c[0]} background", f"on {c[0]}"])
     if bg["kind"] == "gradient":
-        return _pick(rng, [f"on a gradient from {c[0]} to {c[1]}", f"on a {c[0]} to {c[1]} gradient"])
+        return _pick(rng, [f"on a gradient from {c[0]} to {c[1]}", f"on {_a(c[0])} {c[0]} to {c[1]} gradient"])
     return _pick(rng, [f"on a striped {c[0]} and {c[1]} background", f"on {c[0]} and {c[1]} stripes"])
 
 
@@ -223,11 +228,15 @@ def is_held_out(text):
 
 
 def sample_training(rng):
-    """(spec, caption) for training: resampled until the caption string is not held out."""
+    """(spec, caption) for training, resampled until the caption string is not held out.
+
+    The scene's canonical caption must not be held out either, so a held-out scene (the semantic
+    cases use canonical wording) is not seen in training under another wording.
+    """
     while True:
         spec = sample_spec(rng)
         text = caption(spec, rng)
-        if not is_held_out(text):
+        if not is_held_out(text) and not is_held_out(caption(spec)):
             return spec, text
 
 
@@ -266,9 +275,11 @@ def export_semantic(path, n=40):
         cases=semantic_cases(n),
     )
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    text = json.dumps(data, indent=1)
+    # One line per colour, region and shape keeps the file readable.
+    text = re.sub(r"\[\s+([-0-9., \n]+?)\s+\]", lambda m: "[" + " ".join(m.group(1).split()) + "]", text)
     with open(path, "w") as f:
-        json.dump(data, f, indent=1)
-        f.write("\n")
+        f.write(text + "\n")
     return data
 
 
