@@ -550,3 +550,167 @@ def load_llm(dir_):
     # The training mask is a buffer the loader ignores; the golden "small" case omits it.
     assert not [k for k in missing if k != "attn_bias_for_masking"], missing
     return m
+
+
+# ------------------------------------------------------------------ training ----
+
+
+def _param_groups(model, wd):
+    """Weight decay on matrices only (not norms, biases, embeddings of levels/time)."""
+    decay, no_decay = [], []
+    for n, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (decay if p.ndim >= 2 else no_decay).append(p)
+    return [dict(params=decay, weight_decay=wd), dict(params=no_decay, weight_decay=0.0)]
+
+
+def scale_spans(pns):
+    """Index ranges of each scale's tokens in the concatenated targets (scale 0 = 1 token)."""
+    spans, a = [], 0
+    for pn in pns:
+        spans.append((a, a + pn * pn))
+        a += pn * pn
+    return spans
+
+
+def make_batch(rng, batch, vae, textenc, scenes):
+    """Samples scenes, renders, tokenizes with the VAE and encodes the captions."""
+    specs, caps = [], []
+    for _ in range(batch):
+        spec, text = scenes.sample_training(rng)
+        specs.append(spec)
+        caps.append(text)
+    imgs = torch.from_numpy(np.stack([scenes.render(s) for s in specs]))
+    tok = vae.tokenize(imgs)
+    ctx, mask, pos = textenc.encode(caps)
+    return tok, ctx, mask, pos, caps
+
+
+def train_gpt(vae, textenc, steps, batch, out_dir, log=print, lr=1e-3, wd=0.05, warmup=None, clip=2.0,
+              ema_decay=0.999, ckpt_every=500, log_every=25, threads=2, seed=None, resume=True, device=None):
+    """Trains HartGPT + diffusion MLP (teacher forcing, frozen VAE codebook, frozen text encoder).
+
+    vae: hart_vae.HartVAE (trained); textenc: textenc.TextEncoder. Writes out_dir/gpt.pt
+    (model, ema, optimizer, step) every ckpt_every steps and at the end; returns (model, ema_state).
+    """
+    import scenes
+
+    torch.set_num_threads(threads)
+    seed = config.SEED if seed is None else seed
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    torch.manual_seed(seed + 10)
+    rng = np.random.default_rng([seed, 10])
+    os.makedirs(out_dir, exist_ok=True)
+    vae = vae.to(device).eval()
+    for p in vae.parameters():
+        p.requires_grad_(False)
+    codebook = vae.quantize.embedding.weight.detach().clone().to(device)
+    model = build_gpt(vocab_size=codebook.shape[0]).init_weights().to(device)
+    assert model.pns == list(vae.patch_nums), (model.pns, vae.patch_nums)
+    opt = torch.optim.AdamW(_param_groups(model, wd), lr=lr, betas=(0.9, 0.95))
+    warmup = warmup if warmup is not None else max(1, min(200, steps // 20))
+
+    def lr_at(s):
+        if s < warmup:
+            return lr * (s + 1) / warmup
+        p = (s - warmup) / max(1, steps - warmup)
+        return lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, p))))
+
+    ema = {k: v.detach().clone() for k, v in model.state_dict().items()} if ema_decay else None
+    step = 0
+    ck_path = os.path.join(out_dir, "gpt.pt")
+    if resume and os.path.exists(ck_path):
+        ck = torch.load(ck_path, map_location=device)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        ema = ck.get("ema", ema)
+        step = ck["step"]
+        rng = np.random.default_rng([seed, 10, step])
+        log("gpt: resumed from %s at step %d" % (ck_path, step))
+
+    def save(path):
+        torch.save(dict(model=model.state_dict(), ema=ema, opt=opt.state_dict(), step=step, cfg=model.cfg,
+                        patch_nums=model.pns, vocab_size=model.V), path + ".tmp")
+        os.replace(path + ".tmp", path)
+
+    spans = scale_spans(model.pns)
+    model.train()
+    t0, acc_sum, n_sum, ce_sum, dl_sum = time.time(), None, 0, 0.0, 0.0
+    t_data = t_step = 0.0
+    while step < steps:
+        ta = time.time()
+        tok, ctx, mask, pos, _ = make_batch(rng, batch, vae, textenc, scenes)
+        idx = [i.to(device) for i in tok["idx"]]
+        inputs = [i.to(device) for i in tok["inputs"]]
+        target = (tok["residual"].to(device) / 0.6).clamp(-1, 1).reshape(-1, model.cvae)
+        tb = time.time()
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step)
+        out = model.forward_train(ctx.to(device), mask.to(device), pos.to(device), inputs, idx, codebook=codebook)
+        dl = model.diffloss(target, out["z_last"].reshape(-1, model.C))
+        loss = out["loss_ce"] + dl
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gn = torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        opt.step()
+        step += 1
+        if ema is not None:
+            with torch.no_grad():
+                d = min(ema_decay, (1 + step) / (10 + step))
+                for k, v in model.state_dict().items():
+                    if v.is_floating_point():
+                        ema[k].mul_(d).add_(v.detach(), alpha=1 - d)
+        with torch.no_grad():
+            hit = (out["logits"].argmax(-1) == out["targets"]).float()
+            acc = torch.stack([hit[:, a:b].mean() for a, b in spans])
+        acc_sum = acc if acc_sum is None else acc_sum + acc
+        n_sum += 1
+        ce_sum += out["loss_ce"].item()
+        dl_sum += dl.item()
+        t_data += tb - ta
+        t_step += time.time() - tb
+        if step % log_every == 0 or step == steps:
+            el = time.time() - t0
+            log("gpt step %d/%d lr %.2e ce %.4f diff %.4f |g| %.2f acc/scale %s  %.2f steps/s (data %.0f%%)" % (
+                step, steps, lr_at(step - 1), ce_sum / n_sum, dl_sum / n_sum, float(gn),
+                " ".join("%.2f" % a for a in (acc_sum / n_sum).tolist()), n_sum / el,
+                100 * t_data / max(1e-9, t_data + t_step)))
+            t0, acc_sum, n_sum, ce_sum, dl_sum, t_data, t_step = time.time(), None, 0, 0.0, 0.0, 0.0, 0.0
+        if step % ckpt_every == 0 or step == steps:
+            save(ck_path)
+    return model, ema
+
+
+def load_checkpoint(path, device="cpu", use_ema=True):
+    """Model from a train_gpt checkpoint (the EMA weights when present and use_ema)."""
+    ck = torch.load(path, map_location=device)
+    m = build_gpt(ck["cfg"], ck["patch_nums"], ck["vocab_size"]).to(device)
+    m.load_state_dict(ck["ema"] if use_ema and ck.get("ema") else ck["model"])
+    return m.eval()
+
+
+def main():
+    import argparse
+
+    ap = argparse.ArgumentParser(description="train the demo's scale-wise transformer")
+    ap.add_argument("--vae", required=True, help="hart_vae checkpoint (.pt)")
+    ap.add_argument("--qwen", required=True, help="the demo's Qwen2 folder")
+    ap.add_argument("--steps", type=int, default=1000)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--export", help="write llm/ here after training (EMA weights)")
+    a = ap.parse_args()
+    import hart_vae
+    import textenc
+
+    vae = hart_vae.load_checkpoint(a.vae)
+    te = textenc.TextEncoder(a.qwen)
+    model, ema = train_gpt(vae, te, a.steps, a.batch, a.out, threads=a.threads)
+    if a.export:
+        export_llm(model, a.export, ema)
+
+
+if __name__ == "__main__":
+    main()
