@@ -10,6 +10,14 @@ Tolerance: |ours - ref| <= 1e-4 * max(1, max|ref|) per tensor (fp32 vs fp32 with
 order; the golden README measures ~3e-5 between BLAS builds). Exits 1 on any failure.
 
 Usage: /usr/bin/python3 tools/train-demo/check_golden_gpt.py [golden_case_dir]
+       /usr/bin/python3 tools/train-demo/check_golden_gpt.py --engine build/engine/hart [work_dir]
+
+--engine: the demo configuration itself (config.GPT, PATCH_NUMS = 1,2,3,4,5,6,8, head_dim 64, a
+random-weight HartGPT and HartVAE exported with export_llm / export_tokenizer) is written as a golden
+case, replayed by the engine (`hart replay --teacher-forcing`) and the engine's dumps (x_in, hidden,
+CFG logits at the kept ids, diff.z, diffusion sample) are compared with this torch code, including a
+torch version of the 8-step IDDPM sampler (spec 1.8) with v = 0 from the frozen variance rows. The
+sample is compared per element with 1e-3, allowing 0.5% outliers (the clamp at t=999, spec 2.7).
 """
 
 import json
@@ -179,6 +187,11 @@ def main():
         # Schedule: our 1000-step cosine table at the respaced timesteps.
         abar = torch.tensor(hg.cosine_alphas_cumprod(1000))
         cmp("sched.alphas_cumprod", abar[mod["sched.timestep_map"]], mod["sched.alphas_cumprod"], tol=1e-12)
+        tb = respaced_tables(tuple(mod["sched.timestep_map"].tolist()))
+        for ours_k, ref_k in (("P1", "posterior_mean_coef1"), ("P2", "posterior_mean_coef2"),
+                              ("LP", "posterior_log_variance_clipped"), ("LB", "log_betas"),
+                              ("A", "sqrt_recip_alphas_cumprod"), ("Bm", "sqrt_recipm1_alphas_cumprod")):
+            cmp("sched." + ref_k, torch.tensor(tb[ours_k]), mod["sched." + ref_k], tol=1e-9)
 
     # The training loss runs, has gradients everywhere it should, and none into the variance rows.
     m.train()
@@ -205,5 +218,165 @@ def pos2d(m, pos):
     return torch.cat([hg.image_positions(pn, m.P, pos[:, -1]) for pn in m.pns[1:]], dim=1)
 
 
+def respaced_tables(T=(0, 143, 285, 428, 571, 714, 856, 999)):
+    """Spec 2.7 in float64: per respaced k, A, Bm, P1, P2, LP (clipped), LB, plus abar."""
+    import numpy as np
+
+    full = hg.cosine_alphas_cumprod(1000)
+    abar = full[list(T)]
+    prev = np.concatenate([[1.0], abar[:-1]])
+    beta = 1.0 - abar / prev
+    post_var = beta * (1.0 - prev) / (1.0 - abar)
+    lp = np.log(np.concatenate([[post_var[1]], post_var[1:]]))
+    return dict(T=list(T), abar=abar, prev=prev, A=np.sqrt(1.0 / abar), Bm=np.sqrt(1.0 / abar - 1.0),
+                P1=beta * np.sqrt(prev) / (1.0 - abar), P2=(1.0 - prev) * np.sqrt(1.0 - beta) / (1.0 - abar),
+                LP=lp, LB=np.log(beta), beta=beta, post_var=post_var)
+
+
+def diffusion_sample(net, z, cfg, noise0, step_noise):
+    """The engine's DiffLoss.sample (spec 1.8) in fp32 with fp32-rounded tables; returns x[:N]."""
+    tb = respaced_tables()
+    N = noise0.shape[0]
+    f32 = lambda v: torch.tensor(float(v), dtype=torch.float32).item()
+    x = noise0.clone()
+    for i, k in enumerate(range(7, -1, -1)):
+        out = net(torch.cat([x, x]), torch.full((2 * N,), tb["T"][k], dtype=torch.int64), z)
+        e = (1 + cfg) * out[:N, :32] - cfg * out[N:, :32]
+        v = out[:N, 32:]
+        x0p = (f32(tb["A"][k]) * x - f32(tb["Bm"][k]) * e).clamp(-1, 1)
+        mean = f32(tb["P1"][k]) * x0p + f32(tb["P2"][k]) * x
+        fr = (v + 1) / 2
+        logv = fr * f32(tb["LB"][k]) + (1 - fr) * f32(tb["LP"][k])
+        x = mean + (1.0 if k != 0 else 0.0) * torch.exp(0.5 * logv) * step_noise[i][:N]
+    return x
+
+
+def engine_roundtrip(hart_bin, work):
+    """Demo-shaped random model -> exported folders + a teacher-forced golden case -> hart replay."""
+    import shutil
+    import subprocess
+
+    import config
+    import hart_vae
+
+    torch.manual_seed(config.SEED)
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    m = hg.build_gpt().init_weights()
+    with torch.no_grad():  # every weight non-zero and O(1)-active, except the frozen variance rows
+        for n, p in m.named_parameters():
+            p.add_(torch.randn_like(p) * (0.5 / p.shape[-1] ** 0.5 if p.ndim == 2 else 0.05))
+        m.diffloss.net.final_layer.linear.weight[32:].zero_()
+        m.diffloss.net.final_layer.linear.bias[32:].zero_()
+    m.eval()
+    vae = hart_vae.HartVAE().eval()
+    with torch.no_grad():
+        vae.quantize.embedding.weight.normal_(0, 0.5)
+    hg.export_llm(m, os.path.join(work, "llm"))
+    hart_vae.export_tokenizer(vae, work)
+    B, ct, SN, pns, cv = 2, m.ct, m.SN, m.pns, 32
+    cfg = 4.5
+    # Context: two prompts of 9 and 20 tokens, padded; positions cumsum(mask)-1 (spec 5.2).
+    lens = [9, 20]
+    mask = torch.zeros(B, ct, dtype=torch.bool)
+    for b, n in enumerate(lens):
+        mask[b, :n] = True
+    pos = (mask.long().cumsum(1) - 1).clamp(min=0)
+    ctx = torch.randn(B, ct, m.cd)
+    hg.save_safetensors(dict(context=ctx, context_mask=mask, context_position_ids=pos),
+                        os.path.join(work, "inputs.safetensors"))
+    # Tokens of two rendered-like random images through the random VAE's quantizer path.
+    with torch.no_grad():
+        tok = vae.tokenize(torch.rand(B, 3, 64, 64) * 2 - 1)
+        idx = tok["idx"]
+        P = pns[-1]
+        f = torch.zeros(B, cv, P, P)
+        run, fh, nxt = {}, [], []
+        for si in range(SN - 1):
+            h = vae.quantize.embed(idx[si], B, pns[si])
+            f = f + vae.quantize.phi(si)(hart_vae.up_bicubic(h, P))
+            fh.append(f.clone())
+            nxt.append(hart_vae.down_area(f, pns[si + 1]))
+        ins = [t.flatten(2).transpose(1, 2) for t in nxt]
+        ctx2 = torch.cat([ctx, torch.zeros_like(ctx)])
+        pos2 = torch.cat([pos, torch.zeros_like(pos)])
+        x, cond = m.forward_seq(ctx2, pos2, [torch.cat([t, t]) for t in ins], trace=(tr := {}))
+        logits = m.logits_of(x, cond)
+        spans, a = [(0, ct)], ct
+        for pn in pns[1:]:
+            spans.append((a, a + pn * pn))
+            a += pn * pn
+        ours = {"cond_BD": cond, "lvl_table": tr["lvl"]}
+        scales = {}
+        for si in range(SN):
+            s, e = spans[si]
+            ratio = min(si, SN - 2) / (SN - 1)  # the last stage keeps the previous ratio (spec 1.7)
+            t = cfg * ratio
+            lg = logits[:, s:e]
+            g = (1 + t) * lg[:B] - t * lg[B:]
+            if si == 0:
+                g = g[:, ct - 1:ct]
+            K = 600 if si < 7 else 300
+            keep = g.topk(K, dim=-1).indices.sort(-1).values
+            run["s%02d.idx" % si] = idx[si]
+            run["s%02d.keep_idx" % si] = keep.to(torch.int16)
+            ours["s%02d.keep_logit" % si] = g.gather(-1, keep)
+            ours["s%02d.x_in" % si] = tr["x_in"][:, s:e]
+            ours["s%02d.hidden" % si] = x[:, s:e]
+            scales[str(si)] = {"phi_index": hart_vae.phi_index(si, SN), "cfg_t": t}
+            if si < SN - 1:
+                run["s%02d.fhat" % si] = fh[si]
+                run["s%02d.next_map" % si] = nxt[si]
+        hl = vae.quantize.embedding.weight[idx[-1]]
+        run["s%02d.h_tokens" % (SN - 1)] = hl
+        s, e = spans[-1]
+        zc = m.word_embed(hl)
+        z = m.decoder_norm(x[:, s:e] + torch.cat([zc, zc])).reshape(-1, m.C)
+        ours["diff.z"] = z
+        N = B * P * P
+        run["diff.noise0"] = torch.randn(N, cv)
+        steps = [torch.randn(2 * N, cv) for _ in range(8)]
+        for i, n in enumerate(steps):
+            run["diff.step%d.noise" % i] = n
+        sample = diffusion_sample(m.diffloss.net, z, cfg * (SN - 2) / (SN - 1), run["diff.noise0"], steps)
+    hg.save_safetensors(run, os.path.join(work, "run_smooth0.safetensors"))
+    with open(os.path.join(work, "run_smooth0.json"), "w") as fo:
+        json.dump({"scales": scales}, fo)
+    with open(os.path.join(work, "case.json"), "w") as fo:
+        json.dump({"B": B, "cfg": cfg}, fo)
+    out = os.path.join(work, "engine")
+    cmd = [hart_bin, "replay", "--teacher-forcing", "-t", "1", "-o", out, work, "run_smooth0"]
+    print("$", " ".join(cmd))
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        print(r.stdout[-2000:], r.stderr[-2000:])
+        failures.append("hart replay")
+        return
+    eng = hg.load_safetensors(os.path.join(out, "run.safetensors"))
+    for k in sorted(ours):
+        cmp(k, ours[k], eng.get(k))
+    fs = eng["diff.final_sample"][:N].double()
+    d = (sample.double() - fs).abs()
+    frac = (d > 1e-3).double().mean().item()
+    print("diff.final_sample (cond half) max_abs_err %.3e, median %.1e, %.3f%% above 1e-3  %s" % (
+        d.max().item(), d.median().item(), 100 * frac, "ok" if frac <= 0.005 else "FAIL"))
+    if frac > 0.005:
+        failures.append("diff.final_sample")
+
+
+def engine_main():
+    torch.set_num_threads(1)
+    hart_bin = sys.argv[2]
+    work = sys.argv[3] if len(sys.argv) > 3 else "/tmp/hart-gpt-engine-check"
+    engine_roundtrip(hart_bin, work)
+    if failures:
+        print("FAILED:", ", ".join(failures))
+        sys.exit(1)
+    print("engine replay of the exported demo-shaped model matches torch")
+
+
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) > 2 and sys.argv[1] == "--engine":
+        engine_main()
+    else:
+        main()
