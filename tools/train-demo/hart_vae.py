@@ -309,7 +309,7 @@ class HybridQuantizer(nn.Module):
                 counts = torch.zeros(self.V, device=z.device)
                 for idx in idx_list:
                     counts += torch.bincount(idx.reshape(-1), minlength=self.V).float()
-                self.usage.mul_(0.99).add_(counts, alpha=0.01)
+                self.usage.mul_(0.95).add_(counts, alpha=0.05)
                 pool = torch.cat(cands, 0)
                 self._pool = pool[torch.randperm(pool.shape[0], device=pool.device)[:4096]]
         return out
@@ -390,6 +390,21 @@ class HartVAE(nn.Module):
                                         cfg["share_quant_resi"])
         self.post_quant_conv = nn.Conv2d(cv, cv, 3, 1, 1)
         self.decoder = Decoder(cfg["ch"], cfg["ch_mult"], cv)
+
+    @torch.no_grad()
+    def init_for_training(self):
+        """Residual branches start at zero (every block the identity): the deep decoder then trains
+        as a shallow net first, which matters with the few hundred steps a shared 2-core CPU allows."""
+        for m in self.modules():
+            if isinstance(m, ResnetBlock):
+                nn.init.zeros_(m.conv2.weight)
+                nn.init.zeros_(m.conv2.bias)
+            elif isinstance(m, AttnBlock):
+                nn.init.zeros_(m.proj_out.weight)
+                nn.init.zeros_(m.proj_out.bias)
+            elif isinstance(m, EncBlock):
+                nn.init.zeros_(m.c2.weight)
+                nn.init.zeros_(m.c2.bias)
 
     def decode(self, f_hat, clamp=True):
         """The engine's decode: clamp(decoder(post_quant_conv(f_hat)), -1, 1)."""
@@ -538,8 +553,12 @@ def psnr(a, b):
     return 10.0 * math.log10(1.0 / max(mse, 1e-12))
 
 
-def train_vae(steps, batch, out_dir, log=print, lr=2e-3, warmup=None, threads=2, seed=None,
-              eval_every=100, ckpt_every=200, time_limit=None):
+def train_vae(steps, batch, out_dir, log=print, lr=1e-3, warmup=None, threads=2, seed=None,
+              eval_every=100, ckpt_every=200, time_limit=None, time_budget=None):
+    """Trains encoder + quantizer + decoder; exports out_dir/tokenizer and out_dir/vae.pt.
+
+    time_budget (seconds): the schedule's progress is max(step/steps, elapsed/time_budget), so on a
+    shared, slower CPU the warmup/cosine schedule still completes and training ends on time."""
     seed = config.SEED if seed is None else seed
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
@@ -547,13 +566,20 @@ def train_vae(steps, batch, out_dir, log=print, lr=2e-3, warmup=None, threads=2,
     os.makedirs(out_dir, exist_ok=True)
     dev = "cuda" if torch.cuda.is_available() else "cpu"
     vae = HartVAE().to(dev)
-    opt = torch.optim.Adam(vae.parameters(), lr=lr, betas=(0.5, 0.9))
-    warmup = warmup if warmup is not None else max(1, min(100, steps // 10))
+    vae.init_for_training()
+    opt = torch.optim.Adam(vae.parameters(), lr=lr, betas=(0.9, 0.99))
+    warmup = warmup if warmup is not None else max(1, min(50, steps // 10))
+
+    def progress(s):
+        p = s / steps
+        if time_budget:
+            p = max(p, (time.time() - t0) / time_budget)
+        return min(p, 1.0)
 
     def lr_at(s):
         if s < warmup:
             return lr * (s + 1) / warmup
-        p = (s - warmup) / max(1, steps - warmup)
+        p = max(0.0, (progress(s) - warmup / steps) / max(1e-9, 1 - warmup / steps))
         return lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * p)))
 
     eval_rng = np.random.default_rng(seed + 1)
@@ -562,6 +588,7 @@ def train_vae(steps, batch, out_dir, log=print, lr=2e-3, warmup=None, threads=2,
     log(f"vae: {sum(p.numel() for p in vae.parameters())} params, {steps} steps x {batch}, data: {scene_src}, device {dev}")
     t0 = time.time()
     half = batch // 2
+    last_step = steps - 1
     for step in range(steps):
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
@@ -585,17 +612,22 @@ def train_vae(steps, batch, out_dir, log=print, lr=2e-3, warmup=None, threads=2,
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        restarted = vae.quantize.restart_dead() if step % 25 == 24 and step < steps * 0.9 else 0
-        if step % 10 == 0 or step == steps - 1:
+        prog = progress(step + 1)
+        if prog >= 1.0:
+            last_step = step
+        restarted = vae.quantize.restart_dead() if step % 25 == 24 and prog < 0.9 else 0
+        if step % 10 == 0 or step == last_step:
             el = time.time() - t0
             log(f"step {step} loss {loss.item():.4f} rec {l_rec.item():.4f} vq {q['vq_loss'].item():.4f} "
                 f"commit {commit.item():.4f} box {l_box.item():.5f} restarted {restarted} "
                 f"lr {lr_at(step):.2e} {el / (step + 1):.2f}s/step")
-        if (step + 1) % eval_every == 0 or step == steps - 1:
+        if (step + 1) % eval_every == 0 or step == last_step:
             ev = evaluate(vae, eval_x)
             log("eval " + json.dumps(ev))
-        if (step + 1) % ckpt_every == 0 or step == steps - 1:
+        if (step + 1) % ckpt_every == 0 or step == last_step:
             save_checkpoint(vae, os.path.join(out_dir, "vae.pt"), step + 1)
+        if step == last_step:
+            break
         if time_limit is not None and time.time() - t0 > time_limit:
             log(f"time limit reached at step {step}")
             save_checkpoint(vae, os.path.join(out_dir, "vae.pt"), step + 1)
@@ -646,9 +678,11 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=1500)
     ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--time-limit", type=float, default=None, help="seconds; stop early and export")
+    ap.add_argument("--time-budget", type=float, default=None,
+                    help="seconds; the lr schedule follows elapsed time too and training ends by then")
     ap.add_argument("--out", default="runs/vae")
     ap.add_argument("--export-only", default=None, help="checkpoint to export to --out/tokenizer")
     ap.add_argument("--bench", type=int, default=0, help="time this many steps and exit")
@@ -666,7 +700,8 @@ def main():
         train_vae(a.bench, a.batch, a.out, log=log, lr=a.lr, threads=a.threads, eval_every=10 ** 9,
                   ckpt_every=10 ** 9)
         return
-    train_vae(a.steps, a.batch, a.out, log=log, lr=a.lr, threads=a.threads, time_limit=a.time_limit)
+    train_vae(a.steps, a.batch, a.out, log=log, lr=a.lr, threads=a.threads, time_limit=a.time_limit,
+              time_budget=a.time_budget)
 
 
 if __name__ == "__main__":
