@@ -28,6 +28,7 @@ import config
 
 _ST_DTYPES = {
     torch.float32: "F32",
+    torch.float16: "F16",
     torch.float64: "F64",
     torch.int64: "I64",
     torch.int16: "I16",
