@@ -674,6 +674,20 @@ def evaluate(vae, x):
     }
 
 
+@torch.no_grad()
+def write_recon_grid(vae, path, n=8, seed=None):
+    """PNG rows: held-out scenes, decode(z), decode(f_hat) (the engine's clamp)."""
+    from PIL import Image
+
+    x = sample_batch(np.random.default_rng((config.SEED if seed is None else seed) + 1), n,
+                     config.IMAGE_SIZE)
+    t = vae.tokenize(x)
+    rows = [x, vae.decode(t["z"]), vae.decode(t["f_hat"])]
+    g = np.concatenate([np.concatenate([((im.permute(1, 2, 0).numpy() + 1) * 127.5).clip(0, 255)
+                                        .astype(np.uint8) for im in r], 1) for r in rows], 0)
+    Image.fromarray(g).save(path)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=1500)
@@ -686,11 +700,16 @@ def main():
     ap.add_argument("--out", default="runs/vae")
     ap.add_argument("--export-only", default=None, help="checkpoint to export to --out/tokenizer")
     ap.add_argument("--bench", type=int, default=0, help="time this many steps and exit")
+    ap.add_argument("--show", nargs=2, metavar=("CKPT", "PNG"), help="write a reconstruction grid")
     a = ap.parse_args()
 
     def log(s):
         print(s, flush=True)
 
+    if a.show:
+        torch.set_num_threads(a.threads)
+        write_recon_grid(load_checkpoint(a.show[0]), a.show[1])
+        return
     if a.export_only:
         vae = load_checkpoint(a.export_only)
         log(f"exported {export_tokenizer(vae, a.out)}")
