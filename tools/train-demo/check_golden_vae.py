@@ -6,6 +6,12 @@ and next maps of every scale, the final f_hat and the decoded image). Prints the
 each check; exits 1 if any exceeds its tolerance.
 
     /usr/bin/python3 tools/train-demo/check_golden_vae.py [--golden /work/shared/golden]
+
+--engine HART --tokenizer DIR: also decodes with the engine itself. An exported tokenizer (e.g. the
+trained runs/vae/tokenizer) is put into a demo-shaped replay case (made by check_golden_gpt's
+engine_roundtrip when --case does not exist yet), `hart replay --teacher-forcing` runs it, and
+hart_vae's decode of the engine's own fhat_final must equal the engine's image: proves the export
+loads and decodes in the engine exactly as in torch.
 """
 
 import argparse
@@ -127,12 +133,46 @@ def check_case(golden, case):
     cmp(case, "image", (img + 1) * 0.5, run["image"], "image")
 
 
+@torch.no_grad()
+def check_engine(hart_bin, tok_dir, case_dir):
+    import shutil
+    import subprocess
+
+    if not os.path.isdir(case_dir):
+        import check_golden_gpt
+
+        check_golden_gpt.engine_roundtrip(hart_bin, case_dir)
+    work = case_dir.rstrip("/") + "-vae"
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(case_dir, work, ignore=shutil.ignore_patterns("engine", "tokenizer"))
+    shutil.copytree(tok_dir, os.path.join(work, "tokenizer"))
+    out = os.path.join(work, "engine")
+    cmd = [hart_bin, "replay", "--teacher-forcing", "-t", "1", "-o", out, work, "run_smooth0"]
+    print("$ " + " ".join(cmd))
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        print(r.stdout[-2000:], r.stderr[-2000:])
+        failures.append("hart replay")
+        return
+    eng = hv.load_safetensors(os.path.join(out, "run.safetensors"))
+    cfg = json.load(open(os.path.join(tok_dir, "config.json")))
+    vae = load_vae(tok_dir, cfg["v_patch_nums"])
+    img = vae.decode(eng["fhat_final"])
+    cmp("engine", "image (trained tokenizer)", (img + 1) * 0.5, eng["image"], "image")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--golden", default="/work/shared/golden")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--engine", default=None, help="hart binary: also compare with the engine's decode")
+    ap.add_argument("--tokenizer", default="runs/vae/tokenizer", help="exported tokenizer/ for --engine")
+    ap.add_argument("--case", default="/tmp/hart-gpt-engine-check", help="demo-shaped replay case")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    if a.engine:
+        print("engine:")
+        check_engine(a.engine, a.tokenizer, a.case)
     for case in ("tiny", "small"):
         print(f"{case}:")
         check_case(a.golden, case)
