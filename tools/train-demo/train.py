@@ -101,7 +101,8 @@ def main():
     t = time.time()
     if not os.path.exists(os.path.join(gpt_dir, "llm", "model.safetensors")):
         te = textenc.TextEncoder(qwen_dir)
-        model, ema = hart_gpt.train_gpt(vae, te, a.gpt_steps, a.gpt_batch, gpt_dir, log=log, threads=a.threads)
+        model, ema = hart_gpt.train_gpt(vae, te, a.gpt_steps, a.gpt_batch, gpt_dir, log=log, threads=a.threads,
+                                             ckpt_every=100)
         hart_gpt.export_llm(model, os.path.join(gpt_dir, "llm"), ema)
     times["gpt_s"] = round(time.time() - t)
 
