@@ -472,7 +472,15 @@ class HartGPT(nn.Module):
             targets = torch.cat([i.reshape(i.shape[0], -1) for i in idx_per_scale], dim=1)
         else:
             targets = idx_per_scale
-        loss = F.cross_entropy(logits.reshape(-1, self.V), targets.reshape(-1))
+        if getattr(self, "scale_balanced", False):
+            # Every scale weighs the same: with per-token weights the 1x1 and 2x2 scales, which
+            # carry the layout and colours the caption names, are 5 of 155 tokens and the text
+            # conditioning is learnt slowly.
+            ce = F.cross_entropy(logits.reshape(-1, self.V), targets.reshape(-1), reduction="none")
+            ce = ce.reshape(targets.shape)
+            loss = torch.stack([ce[:, a:b].mean() for a, b in scale_spans(self.pns)]).mean()
+        else:
+            loss = F.cross_entropy(logits.reshape(-1, self.V), targets.reshape(-1))
         z = None
         if codebook is not None:
             nl = self.P * self.P
@@ -593,11 +601,13 @@ def make_batch(rng, batch, vae, textenc, scenes):
 
 
 def train_gpt(vae, textenc, steps, batch, out_dir, log=print, lr=1e-3, wd=0.05, warmup=None, clip=2.0,
-              ema_decay=0.999, ckpt_every=500, log_every=25, threads=2, seed=None, resume=True, device=None):
+              ema_decay=0.999, ckpt_every=500, log_every=25, threads=2, seed=None, resume=True, device=None,
+              balanced_from=None):
     """Trains HartGPT + diffusion MLP (teacher forcing, frozen VAE codebook, frozen text encoder).
 
     vae: hart_vae.HartVAE (trained); textenc: textenc.TextEncoder. Writes out_dir/gpt.pt
     (model, ema, optimizer, step) every ckpt_every steps and at the end; returns (model, ema_state).
+    balanced_from: from this step on, every scale's cross-entropy weighs the same (see forward_train).
     """
     import scenes
 
@@ -652,6 +662,7 @@ def train_gpt(vae, textenc, steps, batch, out_dir, log=print, lr=1e-3, wd=0.05, 
         tb = time.time()
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
+        model.scale_balanced = balanced_from is not None and step >= balanced_from
         out = model.forward_train(ctx.to(device), mask.to(device), pos.to(device), inputs, idx, codebook=codebook)
         dl = model.diffloss(target, out["z_last"].reshape(-1, model.C))
         loss = out["loss_ce"] + dl

@@ -77,6 +77,8 @@ def main():
     ap.add_argument("--gpt-steps", type=int, default=1500)
     ap.add_argument("--gpt-batch", type=int, default=32)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--balanced-from", type=int, default=700,
+                    help="transformer step from which every scale's loss weighs the same")
     ap.add_argument("--hart", help="a built hart executable, to check the result generates")
     a = ap.parse_args()
 
@@ -102,7 +104,7 @@ def main():
     if not os.path.exists(os.path.join(gpt_dir, "llm", "model.safetensors")):
         te = textenc.TextEncoder(qwen_dir)
         model, ema = hart_gpt.train_gpt(vae, te, a.gpt_steps, a.gpt_batch, gpt_dir, log=log, threads=a.threads,
-                                             ckpt_every=100)
+                                             ckpt_every=100, balanced_from=a.balanced_from)
         hart_gpt.export_llm(model, os.path.join(gpt_dir, "llm"), ema)
     times["gpt_s"] = round(time.time() - t)
 
@@ -110,7 +112,7 @@ def main():
     if a.hart:
         smoke_generate(a.hart, hart_dir, final_qwen, a.out)
     times["total_s"] = round(time.time() - t0)
-    info = dict(times, vae_steps=a.vae_steps, vae_batch=a.vae_batch, gpt_steps=a.gpt_steps,
+    info = dict(times, balanced_from=a.balanced_from, vae_steps=a.vae_steps, vae_batch=a.vae_batch, gpt_steps=a.gpt_steps,
                 gpt_batch=a.gpt_batch, threads=a.threads, torch=torch.__version__,
                 device="cuda" if torch.cuda.is_available() else "cpu")
     with open(os.path.join(a.out, "train-info.json"), "w") as f:
