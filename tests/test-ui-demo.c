@@ -124,6 +124,26 @@ static double pixel_spread(GdkTexture *texture)
   return sqrt(var / 3);
 }
 
+/* Mean colour of the picture's outer ring (3 pixels wide at 64 x 64): the background. */
+static void border_mean(const HsImage *image, double mean[3])
+{
+  const guchar *rgb = g_bytes_get_data(image->rgb, NULL);
+  int w = image->width, h = image->height, ring = MAX(1, w * 3 / 64);
+  double n = 0;
+
+  mean[0] = mean[1] = mean[2] = 0;
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++) {
+      if (x >= ring && x < w - ring && y >= ring && y < h - ring)
+        continue;
+      for (int k = 0; k < 3; k++)
+        mean[k] += rgb[(y * w + x) * 3 + k];
+      n++;
+    }
+  for (int k = 0; k < 3; k++)
+    mean[k] /= n;
+}
+
 static GtkWidget *find_row(GtkWidget *widget, const char *title)
 {
   if (ADW_IS_PREFERENCES_ROW(widget) &&
@@ -198,6 +218,9 @@ static void test_generate(void)
     return;
   buffer = _hs_window_get_prompt_buffer(window);
   gtk_text_buffer_set_text(buffer, "a big red circle in the center on a blue background", -1);
+  /* A fixed seed, so that the check of the background below is about this picture. */
+  gtk_spin_button_set_value(window->seed_spin, 7);
+  gtk_toggle_button_set_active(window->seed_lock_button, TRUE);
   g_assert_true(gtk_widget_activate_action(GTK_WIDGET(window), "win.generate", NULL));
   g_assert_cmpint(_hs_window_get_state(window), ==, HS_WINDOW_RUNNING);
   spin_until(is_done, NULL, 300);
@@ -214,6 +237,16 @@ static void test_generate(void)
   g_test_message("canvas %dx%d, pixel spread %.1f", gdk_texture_get_width(canvas),
                  gdk_texture_get_height(canvas), spread);
   g_assert_cmpfloat(spread, >, 8.0);
+  /* The prompt is drawn, not only some picture: the background is the blue it asks for (the
+   * renderer's blue is 30, 60, 215; random weights give a muddy mix). */
+  {
+    double bg[3];
+    border_mean(result, bg);
+    g_test_message("background mean RGB %.0f %.0f %.0f", bg[0], bg[1], bg[2]);
+    g_assert_cmpfloat(bg[2], >, 150);
+    g_assert_cmpfloat(bg[2], >, bg[0] + 80);
+    g_assert_cmpfloat(bg[2], >, bg[1] + 60);
+  }
   /* The label stays while the demo model is in use. */
   g_assert_true(gtk_widget_get_mapped(_hs_window_get_demo_banner(window)));
   screenshot_of(GTK_WIDGET(window), "demo-02-generated.png");
