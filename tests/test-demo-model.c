@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "test-util.h"
 #include "demo_model.h"
 #include "hs-demo-model.h"
 
@@ -51,21 +52,6 @@ static char *make_demo_dir(void)
   link_file("text/qwen2-tiny/model.safetensors", text, "model.safetensors");
   link_file("text/tokenizer.json", text, "tokenizer.json");
   return root;
-}
-
-static void remove_tree(const char *dir)
-{
-  g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
-  const char *name;
-
-  while (d != NULL && (name = g_dir_read_name(d)) != NULL) {
-    g_autofree char *path = g_build_filename(dir, name, NULL);
-    if (g_file_test(path, G_FILE_TEST_IS_DIR) && !g_file_test(path, G_FILE_TEST_IS_SYMLINK))
-      remove_tree(path);
-    else
-      g_unlink(path);
-  }
-  g_rmdir(dir);
 }
 
 /* Both lookups with HART_STUDIO_DEMO_MODEL_DIR and HART_DEMO_MODEL_DIR set to value (NULL:
@@ -140,7 +126,7 @@ static void test_env_override(void)
     return;
   found = find_both(root, NULL);
   g_assert_cmpstr(found, ==, root);
-  remove_tree(root);
+  ht_rm_tree(root);
 }
 
 static void test_missing_and_disabled(void)
@@ -209,7 +195,7 @@ static void test_invalid_folders(void)
     g_assert_null(found);
     g_assert_nonnull(strstr(error, root));
   }
-  remove_tree(root);
+  ht_rm_tree(root);
 }
 
 /* `hart generate` with no --model: the demo model, or a clear refusal without one. */
@@ -252,7 +238,7 @@ static void test_cli_generate(void)
   g_assert_false(g_spawn_check_wait_status(status, NULL));
   g_assert_nonnull(strstr(out_err, "no --model given and no demo model"));
   g_unsetenv(HART_DEMO_MODEL_ENV);
-  remove_tree(root);
+  ht_rm_tree(root);
 }
 
 int main(int argc, char **argv)

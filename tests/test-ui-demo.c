@@ -11,6 +11,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "test-util.h"
 #include "hs-application.h"
 #include "hs-demo-model.h"
 #include "hs-test-context.h"
@@ -307,21 +308,6 @@ static void test_store_model_wins(void)
 
 /* --- driver: the tests run inside the application's main loop ------------------------------ */
 
-static void remove_tree(const char *path)
-{
-  g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
-  const char *name;
-
-  while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
-    g_autofree char *child = g_build_filename(path, name, NULL);
-    if (g_file_test(child, G_FILE_TEST_IS_DIR) && !g_file_test(child, G_FILE_TEST_IS_SYMLINK))
-      remove_tree(child);
-    else
-      g_unlink(child);
-  }
-  g_rmdir(path);
-}
-
 static gboolean run_tests(gpointer data)
 {
   window = HS_WINDOW(gtk_application_get_active_window(GTK_APPLICATION(app)));
@@ -365,7 +351,7 @@ int main(int argc, char *argv[])
   g_signal_connect_after(app, "activate", G_CALLBACK(on_activate), NULL);
   status = g_application_run(G_APPLICATION(app), 1, app_argv);
   g_assert_finalize_object(app);
-  remove_tree(data_home);
+  ht_rm_tree(data_home);
   g_free(artifacts);
   g_free(demo_root);
   return status != 0 ? status : test_status;
