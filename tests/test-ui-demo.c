@@ -11,6 +11,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "hs-test-render.h"
 #include "test-util.h"
 #include "hs-application.h"
 #include "hs-demo-model.h"
@@ -63,43 +64,11 @@ static gboolean stack_settled(gpointer data)
   return !gtk_stack_get_transition_running(window->stack);
 }
 
-/* The widget as drawn now (GSK_RENDERER=cairo under Xvfb), or NULL before its first frame. */
-static GdkTexture *try_render(GtkWidget *widget)
-{
-  g_autoptr(GdkPaintable) paintable = gtk_widget_paintable_new(widget);
-  GtkSnapshot *snapshot = gtk_snapshot_new();
-  int w = gtk_widget_get_width(widget);
-  int h = gtk_widget_get_height(widget);
-  g_autoptr(GskRenderNode) node = NULL;
-
-  gdk_paintable_snapshot(paintable, snapshot, w, h);
-  node = gtk_snapshot_free_to_node(snapshot);
-  if (node == NULL)
-    return NULL;
-  return gsk_renderer_render_texture(gtk_native_get_renderer(gtk_widget_get_native(widget)), node,
-                                     &GRAPHENE_RECT_INIT(0, 0, w, h));
-}
-
-static GdkTexture *render(GtkWidget *widget)
-{
-  for (int i = 0; i < 100; i++) {
-    GdkTexture *texture;
-    gtk_test_widget_wait_for_draw(GTK_WIDGET(gtk_widget_get_root(widget)));
-    if ((texture = try_render(widget)) != NULL)
-      return texture;
-    g_usleep(10000);
-  }
-  g_error("the widget never drew anything");
-}
-
 static void screenshot_of(GtkWidget *widget, const char *name)
 {
-  g_autoptr(GdkTexture) texture = render(widget);
-  g_autofree char *path = g_build_filename(artifacts, name, NULL);
+  g_autoptr(GdkTexture) texture = hs_test_render(widget);
 
-  g_assert_true(gdk_texture_save_to_png(texture, path));
-  g_test_message("screenshot %s (%dx%d)", path, gdk_texture_get_width(texture),
-                 gdk_texture_get_height(texture));
+  hs_test_save_png(texture, artifacts, name);
 }
 
 /* Standard deviation of the pixels' luminance-free RGB values, over the whole texture. */
@@ -233,7 +202,7 @@ static void test_generate(void)
   g_assert_nonnull(_hs_window_get_canvas_texture(window));
   g_assert_true(gtk_widget_get_mapped(GTK_WIDGET(window->canvas)));
   /* What the canvas draws is a picture, not an empty or flat area. */
-  canvas = render(GTK_WIDGET(window->canvas));
+  canvas = hs_test_render(GTK_WIDGET(window->canvas));
   spread = pixel_spread(canvas);
   g_test_message("canvas %dx%d, pixel spread %.1f", gdk_texture_get_width(canvas),
                  gdk_texture_get_height(canvas), spread);

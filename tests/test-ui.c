@@ -13,6 +13,7 @@
 #include <json-glib/json-glib.h>
 #include <string.h>
 
+#include "hs-test-render.h"
 #include "hs-application.h"
 #include "hs-gallery-view-private.h"
 #include "hs-metadata.h"
@@ -96,26 +97,15 @@ static gboolean is_flag_set(gpointer data)
   return *(gboolean *)data;
 }
 
-/* Renders the window as it is now into <artifacts>/<name> (GSK_RENDERER=cairo under Xvfb).
- * FALSE when the window has nothing to render yet (a relayout is pending). */
+/* Renders the widget as it is now into <artifacts>/<name>. FALSE when it has nothing to render
+ * yet (a relayout is pending). */
 static gboolean try_screenshot_of(GtkWidget *widget, const char *name)
 {
-  g_autoptr(GdkPaintable) paintable = gtk_widget_paintable_new(widget);
-  GtkSnapshot *snapshot = gtk_snapshot_new();
-  int w = gtk_widget_get_width(widget);
-  int h = gtk_widget_get_height(widget);
-  g_autoptr(GskRenderNode) node = NULL;
-  g_autoptr(GdkTexture) texture = NULL;
-  g_autofree char *path = g_build_filename(artifacts, name, NULL);
+  g_autoptr(GdkTexture) texture = hs_test_try_render(widget);
 
-  gdk_paintable_snapshot(paintable, snapshot, w, h);
-  node = gtk_snapshot_free_to_node(snapshot);
-  if (node == NULL)
+  if (texture == NULL)
     return FALSE;
-  texture = gsk_renderer_render_texture(gtk_native_get_renderer(GTK_NATIVE(widget)), node,
-                                        &GRAPHENE_RECT_INIT(0, 0, w, h));
-  g_assert_true(gdk_texture_save_to_png(texture, path));
-  g_test_message("screenshot %s (%dx%d)", path, w, h);
+  hs_test_save_png(texture, artifacts, name);
   return TRUE;
 }
 
@@ -126,14 +116,9 @@ static gboolean try_screenshot(const char *name)
 
 static void screenshot_of(GtkWidget *widget, const char *name)
 {
-  /* A window just presented may need a few frames before it has content. */
-  for (int i = 0; i < 100; i++) {
-    gtk_test_widget_wait_for_draw(widget);
-    if (try_screenshot_of(widget, name))
-      return;
-    g_usleep(10000);
-  }
-  g_error("%s: the window never drew anything", name);
+  g_autoptr(GdkTexture) texture = hs_test_render(widget);
+
+  hs_test_save_png(texture, artifacts, name);
 }
 
 static void screenshot(const char *name)
