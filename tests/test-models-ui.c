@@ -11,6 +11,7 @@
 #include "hs-model-fs.h"
 #include "hs-models-download-view.h"
 #include "hs-models-page.h"
+#include "hs-test-render.h"
 
 static const HsModelRelease fake_release = {
   .name = "fake",
@@ -52,41 +53,26 @@ static void settle(GtkWidget *window)
   wait_for(frames_done, &rounds, 5, "frames");
 }
 
-/* The window's render node; NULL while a relayout is pending (the progress label changes many
- * times a second during a download), in which case the caller lets a frame pass and retries. */
-static GskRenderNode *window_node(GtkWidget *window, int w, int h)
-{
-  g_autoptr(GdkPaintable) paintable = gtk_widget_paintable_new(window);
-  GtkSnapshot *snapshot = gtk_snapshot_new();
-  gdk_paintable_snapshot(paintable, snapshot, w, h);
-  return gtk_snapshot_free_to_node(snapshot);
-}
-
+/* Saves the window as <HS_TEST_ARTIFACTS>/name. The render is retried frame by frame: while a
+ * relayout is pending (the progress label changes many times a second during a download) the
+ * window has no render node. */
 static void screenshot(GtkWidget *window, const char *name)
 {
   const char *dir = g_getenv("HS_TEST_ARTIFACTS");
-  g_autoptr(GskRenderNode) node = NULL;
   g_autoptr(GdkTexture) texture = NULL;
-  g_autofree char *path = NULL;
-  int w = 0, h = 0;
 
   if (dir == NULL)
     return;
   g_mkdir_with_parents(dir, 0755);
-  for (int attempt = 0; node == NULL && attempt < 100; attempt++) {
+  for (int attempt = 0; texture == NULL && attempt < 100; attempt++) {
     int rounds = 3;
     wait_for(frames_done, &rounds, 5, "a frame");
-    w = gtk_widget_get_width(window);
-    h = gtk_widget_get_height(window);
-    node = window_node(window, w, h);
+    texture = hs_test_try_render(window);
   }
-  if (node == NULL)
-    g_error("%s: no render node for the %dx%d window", name, w, h);
-  texture = gsk_renderer_render_texture(gtk_native_get_renderer(GTK_NATIVE(window)), node,
-                                        &GRAPHENE_RECT_INIT(0, 0, (float)w, (float)h));
-  path = g_build_filename(dir, name, NULL);
-  g_assert_true(gdk_texture_save_to_png(texture, path));
-  g_test_message("screenshot %s (%dx%d)", path, w, h);
+  if (texture == NULL)
+    g_error("%s: no render node for the %dx%d window", name, gtk_widget_get_width(window),
+            gtk_widget_get_height(window));
+  hs_test_save_png(texture, dir, name);
 }
 
 static GtkWidget *window_with(GtkWidget *child, int width, int height)

@@ -13,6 +13,7 @@
 
 #include "hs-application.h"
 #include "hs-test-context.h"
+#include "hs-test-render.h"
 
 /* What the German catalogue must make of the Generate button and of the empty-model page. */
 #define GENERATE_EN "_Generate"
@@ -70,31 +71,9 @@ static const char *wait_for_label(const char *const *texts, double timeout_s)
 /* Renders the window as it is now into <artifacts>/<name> (GSK_RENDERER=cairo under Xvfb). */
 static void screenshot(const char *name)
 {
-  g_autofree char *path = g_build_filename(artifacts, name, NULL);
-  GtkWidget *widget = GTK_WIDGET(window);
+  g_autoptr(GdkTexture) texture = hs_test_render(GTK_WIDGET(window));
 
-  /* A window just presented may need a few frames before it has content. */
-  for (int i = 0; i < 100; i++) {
-    g_autoptr(GdkPaintable) paintable = gtk_widget_paintable_new(widget);
-    GtkSnapshot *snapshot = gtk_snapshot_new();
-    int w = gtk_widget_get_width(widget);
-    int h = gtk_widget_get_height(widget);
-    g_autoptr(GskRenderNode) node = NULL;
-    g_autoptr(GdkTexture) texture = NULL;
-
-    gtk_test_widget_wait_for_draw(widget);
-    gdk_paintable_snapshot(paintable, snapshot, w, h);
-    node = gtk_snapshot_free_to_node(snapshot);
-    if (node != NULL) {
-      texture = gsk_renderer_render_texture(gtk_native_get_renderer(GTK_NATIVE(widget)), node,
-                                            &GRAPHENE_RECT_INIT(0, 0, w, h));
-      g_assert_true(gdk_texture_save_to_png(texture, path));
-      g_test_message("screenshot %s (%dx%d)", path, w, h);
-      return;
-    }
-    g_usleep(10000);
-  }
-  g_error("%s: the window never drew anything", name);
+  hs_test_save_png(texture, artifacts, name);
 }
 
 static void test_catalogue(void)
