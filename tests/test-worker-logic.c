@@ -8,72 +8,7 @@
 
 #include "fake-engine.h"
 #include "hs-engine-worker.h"
-
-/* Drops the last reference and asserts the object is finalized. Idle deliveries and task
- * releases the worker hands back to the main context may still be on their way: they are run
- * for up to 5 s first (g_assert_finalize_object would not wait for them). */
-static void drain_and_finalize(gpointer object)
-{
-  gpointer weak = object;
-  gint64 deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
-
-  g_object_add_weak_pointer(object, &weak);
-  g_object_unref(object);
-  while (weak != NULL && g_get_monotonic_time() < deadline) {
-    g_main_context_iteration(NULL, FALSE);
-    g_usleep(500);
-  }
-  g_assert_null(weak);
-}
-
-typedef struct {
-  gboolean done;
-  HsImage *image;
-  GError *error;
-  guint previews_seen;
-  guint cancel_after; /* cancel when this many previews were delivered (0: never) */
-  GCancellable *cancellable;
-} Wait;
-
-static void wait_clear(Wait *w)
-{
-  g_clear_pointer(&w->image, hs_image_unref);
-  g_clear_error(&w->error);
-  g_clear_object(&w->cancellable);
-}
-
-static void spin_until_done(Wait *w)
-{
-  gint64 deadline = g_get_monotonic_time() + 20 * G_USEC_PER_SEC;
-
-  while (!w->done) {
-    g_assert_cmpint(g_get_monotonic_time(), <, deadline);
-    g_main_context_iteration(NULL, TRUE);
-  }
-}
-
-static void on_opened(GObject *source, GAsyncResult *result, gpointer data)
-{
-  Wait *w = data;
-
-  hs_engine_worker_open_finish(HS_ENGINE_WORKER(source), result, &w->error);
-  w->done = TRUE;
-}
-
-static void on_generated(GObject *source, GAsyncResult *result, gpointer data)
-{
-  Wait *w = data;
-
-  w->image = hs_engine_worker_generate_finish(HS_ENGINE_WORKER(source), result, &w->error);
-  w->done = TRUE;
-}
-
-static void on_preview(HsGeneration *generation, GParamSpec *pspec, Wait *w)
-{
-  w->previews_seen++;
-  if (w->cancel_after > 0 && w->previews_seen == w->cancel_after)
-    g_cancellable_cancel(w->cancellable);
-}
+#include "hs-test-worker-wait.h"
 
 static HsEngineWorker *open_worker(void)
 {
@@ -83,7 +18,7 @@ static HsEngineWorker *open_worker(void)
   Wait w = { 0 };
 
   hs_engine_worker_open_async(worker, options, NULL, on_opened, &w);
-  spin_until_done(&w);
+  spin_until_done(&w, 20);
   g_assert_no_error(w.error);
   g_rmdir(dir);
   return worker;
@@ -107,7 +42,7 @@ static void test_result_and_thread(void)
   request->seed = 0x2a;
   generation = hs_generation_new();
   hs_engine_worker_generate_async(worker, request, generation, NULL, on_generated, &w);
-  spin_until_done(&w);
+  spin_until_done(&w, 20);
   g_assert_no_error(w.error);
   g_assert_nonnull(w.image);
   g_assert_cmpint(w.image->width, ==, 64);
@@ -146,7 +81,7 @@ static void test_preview_coalescing(void)
   generation = hs_generation_new();
   g_signal_connect(generation, "notify::preview", G_CALLBACK(on_preview), &w);
   hs_engine_worker_generate_async(worker, request, generation, NULL, on_generated, &w);
-  spin_until_done(&w);
+  spin_until_done(&w, 20);
   g_assert_no_error(w.error);
 
   emitted = hs_generation_get_previews_emitted(generation);
@@ -184,7 +119,7 @@ static void test_preview_latest_wins(void)
   while (hs_generation_get_previews_emitted(generation) < 50)
     g_usleep(1000);
   g_usleep(20000);
-  spin_until_done(&w);
+  spin_until_done(&w, 20);
   g_assert_no_error(w.error);
   g_assert_cmpuint(hs_generation_get_previews_delivered(generation), <=, 1);
   preview = hs_generation_get_preview(generation);
@@ -211,7 +146,7 @@ static void test_cancel_mid_run(void)
   w.cancel_after = 3;
   g_signal_connect(generation, "notify::preview", G_CALLBACK(on_preview), &w);
   hs_engine_worker_generate_async(worker, request, generation, w.cancellable, on_generated, &w);
-  spin_until_done(&w);
+  spin_until_done(&w, 20);
   g_assert_error(w.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   g_assert_null(w.image);
   g_assert_true(fake_engine.last_cancelled);
@@ -224,7 +159,7 @@ static void test_cancel_mid_run(void)
   fake_engine.n_steps = 2;
   fake_engine.step_sleep_us = 0;
   hs_engine_worker_generate_async(worker, request, NULL, NULL, on_generated, &w);
-  spin_until_done(&w);
+  spin_until_done(&w, 20);
   g_assert_no_error(w.error);
   g_assert_nonnull(w.image);
 
@@ -244,7 +179,7 @@ static void test_cancel_before_start(void)
   w.cancellable = g_cancellable_new();
   g_cancellable_cancel(w.cancellable);
   hs_engine_worker_generate_async(worker, request, NULL, w.cancellable, on_generated, &w);
-  spin_until_done(&w);
+  spin_until_done(&w, 20);
   g_assert_error(w.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   g_assert_cmpint(fake_engine.n_generate, ==, 0);
   wait_clear(&w);
@@ -280,9 +215,9 @@ static void test_shutdown_while_running(void)
 
   /* Requests after shutdown fail cleanly. */
   hs_engine_worker_generate_async(worker, request, NULL, NULL, on_generated, &late);
-  spin_until_done(&running);
-  spin_until_done(&queued);
-  spin_until_done(&late);
+  spin_until_done(&running, 20);
+  spin_until_done(&queued, 20);
+  spin_until_done(&late, 20);
   g_assert_error(running.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   g_assert_error(queued.error, HS_ENGINE_ERROR, HS_ENGINE_ERROR_SHUT_DOWN);
   g_assert_error(late.error, HS_ENGINE_ERROR, HS_ENGINE_ERROR_SHUT_DOWN);
@@ -311,7 +246,7 @@ static void test_unref_while_running(void)
     g_usleep(1000);
   /* The task holds a reference until its callback ran; dispose runs after it. */
   g_object_run_dispose(G_OBJECT(worker));
-  spin_until_done(&w);
+  spin_until_done(&w, 20);
   g_assert_error(w.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   g_assert_cmpint(fake_engine.n_close, ==, 1);
   wait_clear(&w);
@@ -329,14 +264,14 @@ static void test_errors(void)
   fake_engine_reset(3, 0);
   /* Without a model. */
   hs_engine_worker_generate_async(worker, request, NULL, NULL, on_generated, &w);
-  spin_until_done(&w);
+  spin_until_done(&w, 20);
   g_assert_error(w.error, HS_ENGINE_ERROR, HS_ENGINE_ERROR_NOT_OPEN);
   wait_clear(&w);
 
   /* A folder that cannot be read: the message names it. */
   memset(&w, 0, sizeof w);
   hs_engine_worker_open_async(worker, bad, NULL, on_opened, &w);
-  spin_until_done(&w);
+  spin_until_done(&w, 20);
   g_assert_error(w.error, HS_ENGINE_ERROR, HS_ENGINE_ERROR_IO);
   g_assert_nonnull(strstr(w.error->message, "/nonexistent/hart-model"));
   g_assert_false(hs_engine_worker_get_info(worker, NULL));
@@ -348,7 +283,7 @@ static void test_errors(void)
   memset(&w, 0, sizeof w);
   request->prompt = g_strdup("fail:device-memory");
   hs_engine_worker_generate_async(worker, request, NULL, NULL, on_generated, &w);
-  spin_until_done(&w);
+  spin_until_done(&w, 20);
   g_assert_error(w.error, HS_ENGINE_ERROR, HS_ENGINE_ERROR_DEVICE_MEMORY);
   g_assert_nonnull(strstr(w.error->message, "cudaMalloc"));
   wait_clear(&w);

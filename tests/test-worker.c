@@ -11,6 +11,7 @@
 #include "hs-metadata.h"
 #include "hs-png.h"
 #include "hs-test-context.h"
+#include "hs-test-worker-wait.h"
 
 static char *skip_reason;
 static gboolean text_usable;
@@ -27,62 +28,6 @@ static gboolean engine_usable(void)
   return TRUE;
 }
 
-/* Drops the last reference and asserts the object is finalized. Idle deliveries and task
- * releases the worker hands back to the main context may still be on their way: they are run
- * for up to 5 s first (g_assert_finalize_object would not wait for them). */
-static void drain_and_finalize(gpointer object)
-{
-  gpointer weak = object;
-  gint64 deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
-
-  g_object_add_weak_pointer(object, &weak);
-  g_object_unref(object);
-  while (weak != NULL && g_get_monotonic_time() < deadline) {
-    g_main_context_iteration(NULL, FALSE);
-    g_usleep(500);
-  }
-  g_assert_null(weak);
-}
-
-typedef struct {
-  gboolean done;
-  HsImage *image;
-  GError *error;
-} Wait;
-
-static void wait_clear(Wait *w)
-{
-  g_clear_pointer(&w->image, hs_image_unref);
-  g_clear_error(&w->error);
-  memset(w, 0, sizeof *w);
-}
-
-static void spin_until_done(Wait *w)
-{
-  gint64 deadline = g_get_monotonic_time() + 120 * G_USEC_PER_SEC;
-
-  while (!w->done) {
-    g_assert_cmpint(g_get_monotonic_time(), <, deadline);
-    g_main_context_iteration(NULL, TRUE);
-  }
-}
-
-static void on_opened(GObject *source, GAsyncResult *result, gpointer data)
-{
-  Wait *w = data;
-
-  hs_engine_worker_open_finish(HS_ENGINE_WORKER(source), result, &w->error);
-  w->done = TRUE;
-}
-
-static void on_generated(GObject *source, GAsyncResult *result, gpointer data)
-{
-  Wait *w = data;
-
-  w->image = hs_engine_worker_generate_finish(HS_ENGINE_WORKER(source), result, &w->error);
-  w->done = TRUE;
-}
-
 static HsEngineWorker *open_tiny(hart_engine_info *info)
 {
   HsEngineWorker *worker = hs_engine_worker_new();
@@ -95,7 +40,7 @@ static HsEngineWorker *open_tiny(hart_engine_info *info)
   options->n_threads = 2;
 
   hs_engine_worker_open_async(worker, options, NULL, on_opened, &w);
-  spin_until_done(&w);
+  spin_until_done(&w, 120);
   g_assert_no_error(w.error);
   g_test_message("open: %.2f s", (g_get_monotonic_time() - t0) / 1e6);
   g_assert_true(hs_engine_worker_get_info(worker, info));
@@ -126,7 +71,7 @@ static void generate(HsEngineWorker *worker, const HsRequest *request, HsGenerat
   gint64 t0 = g_get_monotonic_time();
 
   hs_engine_worker_generate_async(worker, request, generation, cancellable, on_generated, w);
-  spin_until_done(w);
+  spin_until_done(w, 120);
   g_test_message("generation: %.2f s wall, engine total %.2f s",
                  (g_get_monotonic_time() - t0) / 1e6, w->image ? w->image->t_total : 0.0);
 }
@@ -268,7 +213,7 @@ static void test_shutdown_while_running(void)
   hs_engine_worker_shutdown(worker);
   g_test_message("shutdown joined in %.1f ms", (g_get_monotonic_time() - t0) / 1000.0);
   g_assert_cmpint(g_get_monotonic_time() - t0, <, 5 * G_USEC_PER_SEC);
-  spin_until_done(&w);
+  spin_until_done(&w, 120);
   /* Cancelled mid-run, or finished just before the cancel landed. */
   if (w.error != NULL)
     g_assert_error(w.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
@@ -286,7 +231,7 @@ static void expect_open_error(HsEngineWorker *worker, const char *dir)
 
   options->backend = HART_BACKEND_CPU;
   hs_engine_worker_open_async(worker, options, NULL, on_opened, &w);
-  spin_until_done(&w);
+  spin_until_done(&w, 120);
   g_assert_nonnull(w.error);
   g_assert_true(w.error->domain == HS_ENGINE_ERROR);
   g_assert_true(w.error->code == HS_ENGINE_ERROR_IO || w.error->code == HS_ENGINE_ERROR_FORMAT);
