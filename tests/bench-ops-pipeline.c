@@ -6,6 +6,12 @@
  * tests/gpu/gpu-check.sh.
  *
  *   bench-ops-pipeline [--backend cpu|cuda] [--depth N] [--runs N] [--scales N] [--no-decoder]
+ *                      [--attn-compare]
+ *
+ * --attn-compare (CUDA): afterwards, times the attention op alone at the last four scales (every
+ * layer, over the cache the runs filled) with the flash kernel and with HART_CUDA_ATTN=fa2, and
+ * prints how far apart their outputs are at the last scale. The pipeline itself runs with whatever
+ * HART_CUDA_ATTN says (HART_CUDA_ATTN=fa2 times the whole pipeline with the fa2 kernel).
  */
 #include <math.h>
 #include <stdio.h>
@@ -441,10 +447,77 @@ static int cmp_d(const void *a, const void *b)
   return x < y ? -1 : x > y;
 }
 
+/* --attn-compare: see the header. The cache holds every scale's keys (the runs left it full), q the
+ * last layer's queries of the last scale, so the last scale's outputs are the pipeline's. */
+static void attn_compare(xf *m, int scales, int runs)
+{
+  static const char *const kernels[2] = { "flash", "fa2" };
+  const char *env = getenv("HART_CUDA_ATTN");
+  char *saved = env ? strdup(env) : NULL;
+  int64_t ns[SN_], Ls[SN_], L0 = 0, n_last = 0;
+  float *out[2], *host[2];
+  double t[2][16], med[2];
+
+  for (int si = 0; si < scales; si++) {
+    ns[si] = si == 0 ? 300 : (int64_t)pn[si] * pn[si];
+    Ls[si] = L0 + ns[si];
+    L0 += ns[si];
+  }
+  n_last = ns[scales - 1];
+  for (int k = 0; k < 2; k++) {
+    out[k] = A(G_ * n_last * C_);
+    host[k] = malloc((size_t)(G_ * n_last * C_) * sizeof(float));
+  }
+  printf("attention alone, %d layers, median of %d runs (+1 warm-up):\n", m->depth, runs);
+  for (int si = scales > 4 ? scales - 4 : 0; si < scales; si++) {
+    for (int k = 0; k < 2; k++) {
+      setenv("HART_CUDA_ATTN", kernels[k], 1);
+      for (int r = 0; r <= runs; r++) {
+        double t0 = now_ms();
+        for (int i = 0; i < m->depth; i++)
+          OK(be->ops->attention(be, out[k], m->q, m->kv, i, ns[si], Ls[si], 0.03125f));
+        OK(be->ops->sync(be));
+        if (r > 0)
+          t[k][r - 1] = now_ms() - t0;
+      }
+      qsort(t[k], (size_t)runs, sizeof(double), cmp_d);
+      med[k] = t[k][runs / 2];
+    }
+    printf("attn scale %-2d n %4lld L %5lld  flash %9.2f ms  fa2 %9.2f ms  x%.2f\n", si,
+           (long long)ns[si], (long long)Ls[si], med[0], med[1], med[0] / med[1]);
+  }
+  {
+    double dmax = 0.0, amax = 0.0;
+    int64_t bad = 0, nv = G_ * n_last * C_;
+    for (int k = 0; k < 2; k++)
+      OK(be->ops->download(be, host[k], out[k], (size_t)nv * sizeof(float)));
+    for (int64_t i = 0; i < nv; i++) {
+      if (!isfinite(host[0][i]) || !isfinite(host[1][i])) {
+        bad++;
+        continue;
+      }
+      dmax = fmax(dmax, fabs((double)host[1][i] - host[0][i]));
+      amax = fmax(amax, fabs((double)host[0][i]));
+    }
+    printf("attn fa2 vs flash at scale %d, layer %d: max |diff| %.3g, max |flash| %.3g, "
+           "rel %.3g, %lld non-finite\n",
+           scales - 1, m->depth - 1, dmax, amax, amax > 0 ? dmax / amax : dmax, (long long)bad);
+  }
+  if (saved != NULL)
+    setenv("HART_CUDA_ATTN", saved, 1);
+  else
+    unsetenv("HART_CUDA_ATTN");
+  free(saved);
+  for (int k = 0; k < 2; k++) {
+    be->ops->free(be, out[k]);
+    free(host[k]);
+  }
+}
+
 int main(int argc, char **argv)
 {
   const char *backend = "cuda";
-  int depth = 24, runs = 3, scales = SN_, decoder = 1;
+  int depth = 24, runs = 3, scales = SN_, decoder = 1, attn_cmp = 0;
   xf m;
   dmlp d;
   vae v;
@@ -462,10 +535,12 @@ int main(int argc, char **argv)
       scales = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--no-decoder"))
       decoder = 0;
+    else if (!strcmp(argv[i], "--attn-compare"))
+      attn_cmp = 1;
     else {
       fprintf(stderr,
               "usage: %s [--backend cpu|cuda] [--depth N] [--runs N] [--scales N] "
-              "[--no-decoder]\n",
+              "[--no-decoder] [--attn-compare]\n",
               argv[0]);
       return 2;
     }
@@ -484,6 +559,9 @@ int main(int argc, char **argv)
   }
   printf("backend %s: %s; depth %d, %d scales, %d timed runs (+1 warm-up)\n", be->name, be->device,
          depth, scales, runs);
+  if (!strcmp(backend, "cuda"))
+    printf("attention kernel: %s (HART_CUDA_ATTN)\n",
+           getenv("HART_CUDA_ATTN") ? getenv("HART_CUDA_ATTN") : "flash, the default");
   host_rand_n = 3 * C_ * C_; /* the largest weight: qkv */
   host_rand = malloc(host_rand_n * sizeof(float));
   srand(1);
@@ -535,6 +613,8 @@ int main(int argc, char **argv)
   if (be->ops->mem_stats && be->ops->mem_stats(be, &used, &peak, &tot) == HART_OK)
     printf("device memory: peak %.2f GiB (in use now %.2f GiB of %.2f GiB)\n", peak / 1073741824.0,
            used / 1073741824.0, tot / 1073741824.0);
+  if (attn_cmp && !strcmp(backend, "cuda"))
+    attn_compare(&m, scales, runs);
   be->ops->destroy(be); /* process exit releases the rest */
   free(host_rand);
   return 0;

@@ -471,6 +471,27 @@ static void test_rope_append(void)
   rope_case(2, 3, 2, 64, 1, 8, FALSE, FALSE);
 }
 
+/* Sets (value != NULL) or unsets an environment variable; returns the previous value to restore
+ * with env_restore. The CUDA module reads HART_CUDA_ATTN and HART_CUDA_FLASH_BQ at every call. */
+static char *env_push(const char *name, const char *value)
+{
+  char *saved = g_strdup(g_getenv(name));
+  if (value != NULL)
+    g_setenv(name, value, TRUE);
+  else
+    g_unsetenv(name);
+  return saved;
+}
+
+static void env_restore(const char *name, char *saved)
+{
+  if (saved != NULL)
+    g_setenv(name, saved, TRUE);
+  else
+    g_unsetenv(name);
+  g_free(saved);
+}
+
 /* Attention over L cached positions, filled through rope_append without rotation from fp32
  * values in [-3, 3] (K) and [-2, 2] (V). CUDA's cache holds their fp16 rounding, as the
  * reference's does. Two comparisons:
@@ -478,9 +499,13 @@ static void test_rope_append(void)
  *   and V to fp16 anyway, so its budget is unchanged (err <= 5e-3, nmse <= 1e-5); the fp32
  *   reference kernel (other head sizes, HART_CUDA_ATTN=ref) gets the same budget now;
  *   against the CPU over fp16-rounded values (the cache's exact contents): `err` (5e-3 flash, 1e-5
- *   for the fp32 reference kernel, which then differs from the CPU by summation order only). */
+ *   for the fp32 reference kernel, which then differs from the CPU by summation order only).
+ * kernel: NULL runs whatever HART_CUDA_ATTN says (gpu-check.sh runs the file again with =ref);
+ * otherwise HART_CUDA_ATTN is set to it for this case. With "fa2", the output is also compared
+ * with the flash kernel's: within the same budget, and not bit-identical everywhere (exp2f instead
+ * of expf, another summation order), which shows that the fa2 kernel ran and not the fallback. */
 static void attn_case(int64_t G, int64_t H, int64_t n, int64_t L, int64_t Lmax, int64_t hd,
-                      float scale, double err)
+                      float scale, double err, const char *kernel)
 {
   int64_t nkv = G * L * 3 * H * hd;
   float *kvh = g_new(float, nkv), *kvr = g_new(float, nkv);
@@ -490,7 +515,7 @@ static void attn_case(int64_t G, int64_t H, int64_t n, int64_t L, int64_t Lmax, 
   hart_kv_cache *kr = cpu->ops->kv_cache_new(cpu, 1, G, H, hd, Lmax);
   float *ocpu16 = g_new(float, G *n *H *hd), *src, *srcr;
   hart_rope_args a = { 0 };
-  char name[128];
+  char name[128], *saved;
 
   for (int64_t i = 0; i < nkv; i++) {
     int64_t part = (i / (H * hd)) % 3; /* q | k | v thirds of each row */
@@ -524,13 +549,33 @@ static void attn_case(int64_t G, int64_t H, int64_t n, int64_t L, int64_t Lmax, 
   g_assert_cmpint(cpu->ops->attention(cpu, o.c, q.c, kr, 0, n, L, scale), ==, HART_OK);
   g_assert_cmpint(cpu->ops->download(cpu, ocpu16, o.c, (size_t)o.n * sizeof(float)), ==, HART_OK);
   g_assert_cmpint(cpu->ops->attention(cpu, o.c, q.c, kv.c, 0, n, L, scale), ==, HART_OK);
+  saved = kernel ? env_push("HART_CUDA_ATTN", kernel) : NULL;
   gpu_ok(gpu->ops->attention(gpu, o.g, q.g, kv.g, 0, n, L, scale));
-  snprintf(name, sizeof name, "attention G%lld H%lld n%lld L%lld hd%lld", (long long)G,
-           (long long)H, (long long)n, (long long)L, (long long)hd);
+  if (kernel)
+    env_restore("HART_CUDA_ATTN", saved);
+  snprintf(name, sizeof name, "attention%s%s G%lld H%lld n%lld L%lld hd%lld", kernel ? " " : "",
+           kernel ? kernel : "", (long long)G, (long long)H, (long long)n, (long long)L,
+           (long long)hd);
   bcompare(name, o, 5e-3, 1e-5);
   {
     float *og = host_of(gpu, o.g, o.n);
     compare("  vs the fp16-rounded cache", og, ocpu16, o.n, err, err > EW_ERR ? 1e-5 : EW_NMSE);
+    if (kernel && strcmp(kernel, "fa2") == 0) {
+      float *of = dev(gpu, NULL, (size_t)o.n * sizeof(float)), *ofh;
+      int64_t differ = 0;
+      saved = env_push("HART_CUDA_ATTN", "flash");
+      gpu_ok(gpu->ops->attention(gpu, of, q.g, kv.g, 0, n, L, scale));
+      env_restore("HART_CUDA_ATTN", saved);
+      ofh = host_of(gpu, of, o.n);
+      compare("  vs the flash kernel", og, ofh, o.n, 5e-3, 1e-5);
+      for (int64_t i = 0; i < o.n; i++)
+        differ += og[i] != ofh[i];
+      g_test_message("  %lld of %lld values differ from the flash kernel's", (long long)differ,
+                     (long long)o.n);
+      g_assert_cmpint(differ, >, 0);
+      gpu->ops->free(gpu, of);
+      g_free(ofh);
+    }
     g_free(og);
   }
   g_free(ocpu16);
@@ -546,16 +591,40 @@ static void attn_case(int64_t G, int64_t H, int64_t n, int64_t L, int64_t Lmax, 
 static void test_attention(void)
 {
   /* flash (fp16 operands) for hd 16/32/64/128; the fp32 reference kernel otherwise. */
-  attn_case(2, 3, 70, 150, 160, 64, 0.03125f, 5e-3);
-  attn_case(2, 2, 300, 300, 310, 32, 0.25f / sqrtf(32.0f), 5e-3);
-  attn_case(1, 2, 5, 1000, 1000, 16, 0.3f, 5e-3);
-  attn_case(1, 2, 40, 333, 400, 64, 0.125f, 5e-3);
-  attn_case(2, 2, 64, 200, 200, 32, 0.2f, 5e-3);
-  attn_case(1, 2, 64, 100, 100, 128, 0.1f, 5e-3);
-  attn_case(2, 1, 65, 97, 97, 128, 1.0f / sqrtf(128.0f), 5e-3);
-  attn_case(2, 24, 256, 884, 9750, 64, 0.03125f, 5e-3);
-  attn_case(1, 3, 33, 71, 80, 40, 0.2f, EW_ERR);
-  attn_case(1, 1, 64, 64, 64, 640, 1.0f / sqrtf(640.0f), EW_ERR);
+  attn_case(2, 3, 70, 150, 160, 64, 0.03125f, 5e-3, NULL);
+  attn_case(2, 2, 300, 300, 310, 32, 0.25f / sqrtf(32.0f), 5e-3, NULL);
+  attn_case(1, 2, 5, 1000, 1000, 16, 0.3f, 5e-3, NULL);
+  attn_case(1, 2, 40, 333, 400, 64, 0.125f, 5e-3, NULL);
+  attn_case(2, 2, 64, 200, 200, 32, 0.2f, 5e-3, NULL);
+  attn_case(1, 2, 64, 100, 100, 128, 0.1f, 5e-3, NULL);
+  attn_case(2, 1, 65, 97, 97, 128, 1.0f / sqrtf(128.0f), 5e-3, NULL);
+  attn_case(2, 24, 256, 884, 9750, 64, 0.03125f, 5e-3, NULL);
+  attn_case(1, 3, 33, 71, 80, 40, 0.2f, EW_ERR, NULL);
+  attn_case(1, 1, 64, 64, 64, 640, 1.0f / sqrtf(640.0f), EW_ERR, NULL);
+}
+
+/* The FlashAttention-2 kernel (HART_CUDA_ATTN=fa2; hd 64 and 128): the flash kernel's budgets,
+ * on shapes that exercise its edges: n and L not multiples of the 64-query block or the 64-key
+ * tile, L below one tile, n = 1, L = capacity (the last tile's copy must stop at L), several
+ * (g, h), the released shape's cache; then 128-query blocks (8 warps). */
+static void test_attention_fa2(void)
+{
+  char *saved;
+  attn_case(2, 3, 70, 150, 160, 64, 0.03125f, 5e-3, "fa2");
+  attn_case(1, 2, 40, 333, 400, 64, 0.125f, 5e-3, "fa2");
+  attn_case(1, 2, 64, 100, 100, 128, 0.1f, 5e-3, "fa2");
+  attn_case(2, 1, 65, 97, 97, 128, 1.0f / sqrtf(128.0f), 5e-3, "fa2");
+  attn_case(2, 2, 1, 1, 8, 64, 0.125f, 5e-3, "fa2");
+  attn_case(1, 3, 1, 37, 37, 128, 0.2f, 5e-3, "fa2");
+  attn_case(1, 2, 20, 20, 20, 64, 0.3f, 5e-3, "fa2");
+  attn_case(1, 1, 128, 128, 128, 64, 0.125f, 5e-3, "fa2");
+  attn_case(2, 2, 300, 700, 720, 128, 1.0f / sqrtf(128.0f), 5e-3, "fa2");
+  attn_case(2, 24, 256, 884, 9750, 64, 0.03125f, 5e-3, "fa2");
+  saved = env_push("HART_CUDA_FLASH_BQ", "128");
+  attn_case(2, 3, 200, 263, 270, 64, 0.125f, 5e-3, "fa2");
+  attn_case(1, 2, 129, 129, 129, 128, 0.1f, 5e-3, "fa2");
+  attn_case(1, 2, 40, 100, 100, 64, 0.125f, 5e-3, "fa2"); /* n <= 64: 4 warps */
+  env_restore("HART_CUDA_FLASH_BQ", saved);
 }
 
 /* ---- sampling ---- */
@@ -946,6 +1015,8 @@ int main(int argc, char **argv)
   g_test_add_func("/cuda/bmm_softmax_clamp", test_bmm_softmax_clamp);
   g_test_add_func("/cuda/qwen_ops", test_qwen_ops);
   g_test_add_func("/cuda/oom", test_oom);
+  /* Last: a fault in the new kernel (a sticky CUDA error) cannot hide the other ops' results. */
+  g_test_add_func("/cuda/attention-fa2", test_attention_fa2);
   rc = g_test_run();
 
   gpu->ops->destroy(gpu);

@@ -5,7 +5,7 @@
  * block: layer l's K at (2l)*per halves, its V at (2l+1)*per, per = G*H*capacity*hd, each
  * [G, H, capacity, hd]. 2.9 GB at the released shapes instead of 5.75 GB in fp32.
  *
- * Attention has two kernels:
+ * Attention has three kernels:
  *   - flash (default for hd = 16, 32, 64, 128): tensor cores through WMMA. A block takes 64
  *     queries of one (g, h); K/V tiles are copied from the fp16 cache into shared memory;
  *     S = Q.K^T in fp32, an fp32 online softmax, P rounded to fp16 and O += P.V accumulated in
@@ -13,7 +13,9 @@
  *     q/k/v operands, fp32 scores and softmax, fp16 P, fp32 PV accumulation).
  *   - ref: one warp per query, fp32 math over the fp16 K/V (the CPU backend's numerics but for the
  *     cache's rounding); any hd. Used for other head sizes, when the flash kernel's shared memory
- *     does not fit, or when HART_CUDA_ATTN=ref. */
+ *     does not fit, or when HART_CUDA_ATTN=ref;
+ *   - fa2 (cuda_attn_fa2.cu, hd 64 and 128, opt-in with HART_CUDA_ATTN=fa2 until measured on a
+ *     GPU): the same numerics with S, P, the softmax state and O in mma.sync registers. */
 #include "cuda_common.h"
 
 #include <math.h>
@@ -451,15 +453,12 @@ static int flash_launch_bq(hart_backend *be, hart_status *st, float *o, const fl
 /* Queries per block. Measured on an H100 at the released shapes (depth 24, 1024 px), scales
  * 10-13 took 650 ms with 64-query blocks against 745 ms with 128-query blocks (more blocks in
  * flight beat the halved K/V tile traffic), so 64 is the default; HART_CUDA_FLASH_BQ=128 selects
- * 128-query blocks where the shared memory allows, for timing the two variants. */
+ * 128-query blocks where the shared memory allows, for timing the two variants (the fa2 kernel
+ * too: 8 warps instead of 4). Read at every call, like HART_CUDA_ATTN below. */
 static int use_bq128(void)
 {
-  static int cached = -1;
-  if (cached < 0) {
-    const char *e = getenv("HART_CUDA_FLASH_BQ");
-    cached = e != NULL && strcmp(e, "128") == 0;
-  }
-  return cached;
+  const char *e = getenv("HART_CUDA_FLASH_BQ");
+  return e != NULL && strcmp(e, "128") == 0;
 }
 
 /* Returns 0 when the flash kernel does not apply (the caller then uses the reference kernel). */
@@ -476,14 +475,20 @@ static int flash_launch(hart_backend *be, hart_status *st, float *o, const float
   return flash_launch_bq<HD, 64>(be, st, o, q, kc, vc, G, H, n, L, Lmax, scale);
 }
 
-static int use_ref_attention(void)
+/* HART_CUDA_ATTN: "ref" forces the fp32 reference kernel, "fa2" selects the FlashAttention-2
+ * kernel (cuda_attn_fa2.cu) where it applies; anything else the flash kernel. Read at every call
+ * (a getenv is far below a launch's cost) so that test-cuda-ops and bench-ops-pipeline can run
+ * each kernel in one process. */
+enum { ATTN_FLASH, ATTN_REF, ATTN_FA2 };
+
+static int attention_choice(void)
 {
-  static int cached = -1;
-  if (cached < 0) {
-    const char *e = getenv("HART_CUDA_ATTN");
-    cached = e != NULL && strcmp(e, "ref") == 0;
-  }
-  return cached;
+  const char *e = getenv("HART_CUDA_ATTN");
+  if (e != NULL && strcmp(e, "ref") == 0)
+    return ATTN_REF;
+  if (e != NULL && strcmp(e, "fa2") == 0)
+    return ATTN_FA2;
+  return ATTN_FLASH;
 }
 
 hart_status cu_attention(hart_backend *be, float *o, const float *q, const hart_kv_cache *kv,
@@ -493,7 +498,7 @@ hart_status cu_attention(hart_backend *be, float *o, const float *q, const hart_
   const __half *k_cache, *v_cache;
   hart_status st = HART_OK;
   size_t smem;
-  int done = 0;
+  int done = 0, choice;
 
   if (G * H * n == 0)
     return HART_OK;
@@ -506,7 +511,11 @@ hart_status cu_attention(hart_backend *be, float *o, const float *q, const hart_
     return hart_fail(be->err, HART_ERR_INVALID_ARGUMENT,
                      "CUDA attention: bad shape (L %lld, Lmax %lld, hd %lld)", (long long)L,
                      (long long)Lmax, (long long)hd);
-  if (!use_ref_attention()) {
+  choice = attention_choice();
+  if (choice == ATTN_FA2)
+    done = cu_attention_fa2(be, &st, o, q, k_cache, v_cache, G, H, n, L, Lmax, hd, scale,
+                            use_bq128());
+  if (!done && choice != ATTN_REF) {
     switch (hd) {
     case 16:
       done = flash_launch<16>(be, &st, o, q, k_cache, v_cache, G, H, n, L, Lmax, scale);

@@ -5,6 +5,7 @@
  *   cuda_dense.cu      linear/matmul (cuBLAS, fp16 operands, fp32 accumulation), embedding, norms,
  *                      element-wise ops, pooling, transpose
  *   cuda_attn.cu       the fp16 KV cache, rotary embedding + KV append, flash-style attention
+ *   cuda_attn_fa2.cu   FlashAttention-2 style attention (mma.sync, registers), HART_CUDA_ATTN=fa2
  *   cuda_sample.cu     CFG, top-k/top-p, hard sample, Gumbel soft embedding
  *   cuda_image.cu      conv2d (im2col + cuBLAS), GroupNorm, resampling, the DDPM step
  *   cuda_extra.cu      bmm, row softmax, clamp (VAE attention); Qwen2 RoPE and causal attention
@@ -138,6 +139,12 @@ hart_status cu_kv_cache_read(hart_backend *be, const hart_kv_cache *kv, int64_t 
 hart_status cu_rope_append(hart_backend *be, const hart_rope_args *a);
 hart_status cu_attention(hart_backend *be, float *o, const float *q, const hart_kv_cache *kv,
                          int64_t layer, int64_t n, int64_t L, float scale);
+/* The FlashAttention-2 kernel (cuda_attn_fa2.cu) on one layer's fp16 K/V planes: returns 0 when
+ * it does not apply (head size, alignment, shared memory), else 1 with the launch's status in *st.
+ * bq128: 128 queries per block instead of 64 (where n > 64). */
+int cu_attention_fa2(hart_backend *be, hart_status *st, float *o, const float *q,
+                     const __half *kc, const __half *vc, int64_t G, int64_t H, int64_t n,
+                     int64_t L, int64_t Lmax, int64_t hd, float scale, int bq128);
 
 hart_status cu_sample(hart_backend *be, const hart_sample_args *a);
 hart_status cu_ddpm_step(hart_backend *be, const hart_ddpm_args *a);
