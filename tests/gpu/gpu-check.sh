@@ -3,11 +3,13 @@
 #   1. build with -Dcuda=enabled into build-gpu/ unless a prebuilt BUILD_DIR (a meson build dir) or
 #      a BUNDLE.tar.xz made by tests/gpu/bundle.sh (executables, libraries, golden data) is given;
 #   2. nvidia-smi summary;
-#   3. GPU tests: op parity CUDA vs CPU (test-cuda-ops, flash and reference attention), and the
-#      golden replays through CUDA when their test executables exist (HART_TEST_BACKEND=cuda);
+#   3. GPU tests: op parity CUDA vs CPU (test-cuda-ops, flash and reference attention; the opt-in
+#      FlashAttention-2 kernel, HART_CUDA_ATTN=fa2, in a run of its own), and the golden replays
+#      through CUDA when their test executables exist (HART_TEST_BACKEND=cuda);
 #   4. benchmarks at the released shapes: bench-ops-pipeline (depth 24, 1024 px, per-stage ms,
-#      peak device memory), `hart bench --release-shapes --backend cuda` when the CLI has it, and
-#      a CPU/CUDA ratio on a reduced config (depth 1, scales 0-9, no decoder);
+#      peak device memory), once more with HART_CUDA_ATTN=fa2 and the attention alone timed with
+#      each kernel (--attn-compare), `hart bench --release-shapes --backend cuda` when the CLI has
+#      it, and a CPU/CUDA ratio on a reduced config (depth 1, scales 0-9, no decoder);
 #   5. a summary. Logs go to $OUT (or ./gpu-check-logs).
 # Libraries carried with a bundle are found through BUILD_DIR/gpu-libs.
 set -u
@@ -70,7 +72,7 @@ note "GPU: ${gpu:-unknown}"
 
 # 3. tests
 status=0
-if run test-cuda-ops 120 "$build/tests/test-cuda-ops" --verbose; then
+if run test-cuda-ops 120 "$build/tests/test-cuda-ops" -s /cuda/attention-fa2 --verbose; then
   note "test-cuda-ops (flash attention, fp16 KV cache): PASS"
 else
   rc=$?
@@ -90,6 +92,14 @@ else
   rc=$?
   [ $rc -eq 77 ] && note "test-cuda-ops /cuda/attention with HART_CUDA_ATTN=ref: SKIPPED" \
     || note "test-cuda-ops /cuda/attention with HART_CUDA_ATTN=ref: FAIL (exit $rc)"
+  status=1
+fi
+# The FlashAttention-2 kernel (opt-in until measured) on its own, so that a fault there (a sticky
+# CUDA error ends the process) cannot hide the other ops' results.
+if run test-cuda-ops-fa2 60 "$build/tests/test-cuda-ops" -p /cuda/attention-fa2 --verbose; then
+  note "test-cuda-ops /cuda/attention-fa2 (HART_CUDA_ATTN=fa2 kernel vs CPU and vs flash): PASS"
+else
+  note "test-cuda-ops /cuda/attention-fa2 (HART_CUDA_ATTN=fa2 kernel, opt-in): FAIL (exit $?)"
   status=1
 fi
 if [ -x "$build/tests/test-text-ops" ]; then
@@ -123,6 +133,18 @@ if run bench-release 100 "$build/tests/bench-ops-pipeline" --backend cuda --dept
 else
   note "bench-ops-pipeline (cuda): FAILED"
   status=1
+fi
+elapsed=$(($(date +%s) - t_start))
+if [ $elapsed -lt 330 ]; then
+  # The FlashAttention-2 kernel: the pipeline with it (one run, no decoder), then the attention op
+  # alone at scales 10-13 with each kernel and the distance between their outputs.
+  HART_CUDA_ATTN=fa2 run bench-fa2 90 "$build/tests/bench-ops-pipeline" --backend cuda \
+    --depth 24 --runs 1 --no-decoder --attn-compare \
+    && note "FlashAttention-2 kernel (HART_CUDA_ATTN=fa2), same bench, 1 run, no decoder:" \
+    && grep -E 'scale 1[0-3]|TOTAL|^attn' "$logs/bench-fa2.log" | sed 's/^/  /' >>"$summary" \
+    || note "bench-ops-pipeline with HART_CUDA_ATTN=fa2: FAILED (see $logs/bench-fa2.log)"
+else
+  note "bench-ops-pipeline with HART_CUDA_ATTN=fa2: skipped (time)"
 fi
 elapsed=$(($(date +%s) - t_start))
 if [ $elapsed -gt 330 ]; then

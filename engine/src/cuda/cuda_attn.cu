@@ -513,8 +513,8 @@ hart_status cu_attention(hart_backend *be, float *o, const float *q, const hart_
                      (long long)Lmax, (long long)hd);
   choice = attention_choice();
   if (choice == ATTN_FA2)
-    done = cu_attention_fa2(be, &st, o, q, k_cache, v_cache, G, H, n, L, Lmax, hd, scale,
-                            use_bq128());
+    done =
+        cu_attention_fa2(be, &st, o, q, k_cache, v_cache, G, H, n, L, Lmax, hd, scale, use_bq128());
   if (!done && choice != ATTN_REF) {
     switch (hd) {
     case 16:

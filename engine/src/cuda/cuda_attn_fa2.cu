@@ -95,10 +95,10 @@ static __device__ __forceinline__ uint32_t fa2_pack(float lo, float hi)
 /* ---- the kernel ---- */
 
 template <int HD, int WARPS> struct fa2_cfg {
-  static constexpr int BQ = 16 * WARPS;             /* queries per block */
-  static constexpr int BK = 64;                     /* keys per tile */
-  static constexpr int LDH = HD + 8;                /* shared row stride in halves (padding) */
-  static constexpr int TILE = BK * LDH;             /* halves per K or V tile */
+  static constexpr int BQ = 16 * WARPS; /* queries per block */
+  static constexpr int BK = 64;         /* keys per tile */
+  static constexpr int LDH = HD + 8;    /* shared row stride in halves (padding) */
+  static constexpr int TILE = BK * LDH; /* halves per K or V tile */
   static constexpr size_t SMEM = (size_t)4 * TILE * sizeof(__half); /* K, V x 2 buffers */
 };
 
@@ -138,10 +138,10 @@ static __global__ void __launch_bounds__(WARPS * 32)
   int64_t r0 = (int64_t)blockIdx.x * C::BQ + wid * 16; /* the warp's first query */
   const __half *kb = kc + gh * Lmax * HD, *vb = vc + gh * Lmax * HD;
   int64_t ntiles = (L + BK - 1) / BK;
-  uint32_t qf[KQ][4];                  /* Q as A fragments, one per 16 dims */
-  float acc[DT][4];                    /* O accumulator, C fragments per 8 dims */
+  uint32_t qf[KQ][4];                    /* Q as A fragments, one per 16 dims */
+  float acc[DT][4];                      /* O accumulator, C fragments per 8 dims */
   float m[2] = { -INFINITY, -INFINITY }; /* running max of rows g, g+8 (base-2 units) */
-  float l[2] = { 0.0f, 0.0f };         /* this thread's part of the running sums */
+  float l[2] = { 0.0f, 0.0f };           /* this thread's part of the running sums */
 
   /* Start the first tile's copy, then read Q (rows past n are zeros: finite scores, no write). */
   fa2_load_kv<HD, WARPS>(sm, sm + C::TILE, kb, vb, 0, L);
@@ -287,9 +287,9 @@ static __global__ void __launch_bounds__(WARPS * 32)
 }
 
 template <int HD, int WARPS>
-static int fa2_launch(hart_backend *be, hart_status *st, float *o, const float *q,
-                      const __half *kc, const __half *vc, int64_t G, int64_t H, int64_t n,
-                      int64_t L, int64_t Lmax, float scale)
+static int fa2_launch(hart_backend *be, hart_status *st, float *o, const float *q, const __half *kc,
+                      const __half *vc, int64_t G, int64_t H, int64_t n, int64_t L, int64_t Lmax,
+                      float scale)
 {
   typedef fa2_cfg<HD, WARPS> C;
   cu_priv *p = cu_p(be);
@@ -298,22 +298,22 @@ static int fa2_launch(hart_backend *be, hart_status *st, float *o, const float *
   if (C::SMEM > p->smem_optin)
     return 0;
   if (C::SMEM > 48 * 1024) {
-    cudaError_t e = cudaFuncSetAttribute(
-        k_attn_fa2<HD, WARPS>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)C::SMEM);
+    cudaError_t e = cudaFuncSetAttribute(k_attn_fa2<HD, WARPS>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int)C::SMEM);
     if (e != cudaSuccess) {
       *st = cu_fail(be, e, "cudaFuncSetAttribute(k_attn_fa2)");
       return 1;
     }
   }
-  k_attn_fa2<HD, WARPS><<<grid, WARPS * 32, C::SMEM, p->stream>>>(
-      o, q, kc, vc, H, n, L, Lmax, scale * 1.44269504088896341f);
+  k_attn_fa2<HD, WARPS><<<grid, WARPS * 32, C::SMEM, p->stream>>>(o, q, kc, vc, H, n, L, Lmax,
+                                                                  scale * 1.44269504088896341f);
   *st = cu_check_launch(be, "k_attn_fa2");
   return 1;
 }
 
-int cu_attention_fa2(hart_backend *be, hart_status *st, float *o, const float *q,
-                     const __half *kc, const __half *vc, int64_t G, int64_t H, int64_t n,
-                     int64_t L, int64_t Lmax, int64_t hd, float scale, int bq128)
+int cu_attention_fa2(hart_backend *be, hart_status *st, float *o, const float *q, const __half *kc,
+                     const __half *vc, int64_t G, int64_t H, int64_t n, int64_t L, int64_t Lmax,
+                     int64_t hd, float scale, int bq128)
 {
   /* float2 loads/stores of q and o need 8 bytes, cp.async 16 (rows of hd halves keep it). */
   if (G * H > 65535 || ((uintptr_t)o | (uintptr_t)q | (uintptr_t)kc | (uintptr_t)vc) % 16 != 0)

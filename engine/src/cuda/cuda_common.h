@@ -142,9 +142,9 @@ hart_status cu_attention(hart_backend *be, float *o, const float *q, const hart_
 /* The FlashAttention-2 kernel (cuda_attn_fa2.cu) on one layer's fp16 K/V planes: returns 0 when
  * it does not apply (head size, alignment, shared memory), else 1 with the launch's status in *st.
  * bq128: 128 queries per block instead of 64 (where n > 64). */
-int cu_attention_fa2(hart_backend *be, hart_status *st, float *o, const float *q,
-                     const __half *kc, const __half *vc, int64_t G, int64_t H, int64_t n,
-                     int64_t L, int64_t Lmax, int64_t hd, float scale, int bq128);
+int cu_attention_fa2(hart_backend *be, hart_status *st, float *o, const float *q, const __half *kc,
+                     const __half *vc, int64_t G, int64_t H, int64_t n, int64_t L, int64_t Lmax,
+                     int64_t hd, float scale, int bq128);
 
 hart_status cu_sample(hart_backend *be, const hart_sample_args *a);
 hart_status cu_ddpm_step(hart_backend *be, const hart_ddpm_args *a);
