@@ -502,8 +502,9 @@ static void env_restore(const char *name, char *saved)
  *   for the fp32 reference kernel, which then differs from the CPU by summation order only).
  * kernel: NULL runs whatever HART_CUDA_ATTN says (gpu-check.sh runs the file again with =ref);
  * otherwise HART_CUDA_ATTN is set to it for this case. With "fa2", the output is also compared
- * with the flash kernel's: within the same budget, and not bit-identical everywhere (exp2f instead
- * of expf, another summation order), which shows that the fa2 kernel ran and not the fallback. */
+ * with the flash kernel's: within the same budget, and (L >= 16) not bit-identical everywhere
+ * (exp2f instead of expf, another summation order of the row sums), which shows that the fa2
+ * kernel ran and not the flash fallback. */
 static void attn_case(int64_t G, int64_t H, int64_t n, int64_t L, int64_t Lmax, int64_t hd,
                       float scale, double err, const char *kernel)
 {
@@ -572,7 +573,10 @@ static void attn_case(int64_t G, int64_t H, int64_t n, int64_t L, int64_t Lmax, 
         differ += og[i] != ofh[i];
       g_test_message("  %lld of %lld values differ from the flash kernel's", (long long)differ,
                      (long long)o.n);
-      g_assert_cmpint(differ, >, 0);
+      /* With one key both give exactly v (p = 1, l = 1); with many, the row sums l alone (another
+       * summation order) make nearly every value differ in its last bits. */
+      if (L >= 16)
+        g_assert_cmpint(differ, >, 0);
       gpu->ops->free(gpu, of);
       g_free(ofh);
     }
