@@ -9,8 +9,9 @@
  *                      [--attn-compare]
  *
  * --attn-compare (CUDA): afterwards, times the attention op alone at the last four scales (every
- * layer, over the cache the runs filled) with the flash kernel and with HART_CUDA_ATTN=fa2, and
- * prints how far apart their outputs are at the last scale. The pipeline itself runs with whatever
+ * layer, over the cache the runs filled) with the flash kernel, with HART_CUDA_ATTN=fa2 and with
+ * fa2 in 128-query blocks (HART_CUDA_FLASH_BQ=128), and prints how far apart their outputs are at
+ * the last scale. The pipeline itself runs with whatever
  * HART_CUDA_ATTN says (HART_CUDA_ATTN=fa2 times the whole pipeline with the fa2 kernel).
  */
 #include <math.h>
@@ -448,15 +449,33 @@ static int cmp_d(const void *a, const void *b)
 }
 
 /* --attn-compare: see the header. The cache holds every scale's keys (the runs left it full), q the
- * last layer's queries of the last scale, so the last scale's outputs are the pipeline's. */
+ * last layer's queries of the last scale, so the last scale's outputs are the pipeline's. The
+ * variants: the flash kernel (the default), fa2, and fa2 with 128-query blocks (8 warps). */
+#define NVAR 3
+static const char *const var_name[NVAR] = { "flash", "fa2", "fa2-128q" };
+static const char *const var_attn[NVAR] = { "flash", "fa2", "fa2" };
+static const char *const var_bq[NVAR] = { NULL, NULL, "128" };
+
+static char *env_save(const char *name)
+{
+  const char *v = getenv(name);
+  return v ? strdup(v) : NULL;
+}
+
+static void env_set(const char *name, const char *value)
+{
+  if (value != NULL)
+    setenv(name, value, 1);
+  else
+    unsetenv(name);
+}
+
 static void attn_compare(xf *m, int scales, int runs)
 {
-  static const char *const kernels[2] = { "flash", "fa2" };
-  const char *env = getenv("HART_CUDA_ATTN");
-  char *saved = env ? strdup(env) : NULL;
-  int64_t ns[SN_], Ls[SN_], L0 = 0, n_last = 0;
-  float *out[2], *host[2];
-  double t[2][16], med[2];
+  char *saved_attn = env_save("HART_CUDA_ATTN"), *saved_bq = env_save("HART_CUDA_FLASH_BQ");
+  int64_t ns[SN_], Ls[SN_], L0 = 0, n_last, nv;
+  float *out[NVAR], *host[NVAR];
+  double t[16], med[NVAR];
 
   for (int si = 0; si < scales; si++) {
     ns[si] = si == 0 ? 300 : (int64_t)pn[si] * pn[si];
@@ -464,51 +483,58 @@ static void attn_compare(xf *m, int scales, int runs)
     L0 += ns[si];
   }
   n_last = ns[scales - 1];
-  for (int k = 0; k < 2; k++) {
-    out[k] = A(G_ * n_last * C_);
-    host[k] = malloc((size_t)(G_ * n_last * C_) * sizeof(float));
+  nv = G_ * n_last * C_;
+  for (int k = 0; k < NVAR; k++) {
+    out[k] = A(nv);
+    host[k] = malloc((size_t)nv * sizeof(float));
   }
-  printf("attention alone, %d layers, median of %d runs (+1 warm-up):\n", m->depth, runs);
+  printf("attention alone, %d layers, median of %d runs (+1 warm-up); TFLOPS = 4 n L hd G H "
+         "layers / time:\n",
+         m->depth, runs);
   for (int si = scales > 4 ? scales - 4 : 0; si < scales; si++) {
-    for (int k = 0; k < 2; k++) {
-      setenv("HART_CUDA_ATTN", kernels[k], 1);
+    double flop = 4.0 * ns[si] * Ls[si] * HD_ * G_ * H_ * m->depth;
+    printf("attn scale %-2d n %4lld L %5lld", si, (long long)ns[si], (long long)Ls[si]);
+    for (int k = 0; k < NVAR; k++) {
+      env_set("HART_CUDA_ATTN", var_attn[k]);
+      env_set("HART_CUDA_FLASH_BQ", var_bq[k]);
       for (int r = 0; r <= runs; r++) {
         double t0 = now_ms();
         for (int i = 0; i < m->depth; i++)
           OK(be->ops->attention(be, out[k], m->q, m->kv, i, ns[si], Ls[si], 0.03125f));
         OK(be->ops->sync(be));
         if (r > 0)
-          t[k][r - 1] = now_ms() - t0;
+          t[r - 1] = now_ms() - t0;
       }
-      qsort(t[k], (size_t)runs, sizeof(double), cmp_d);
-      med[k] = t[k][runs / 2];
+      qsort(t, (size_t)runs, sizeof(double), cmp_d);
+      med[k] = t[runs / 2];
+      printf("  %s %8.2f ms (%5.1f TFLOPS, x%.2f)", var_name[k], med[k], flop / med[k] * 1e-9,
+             med[0] / med[k]);
     }
-    printf("attn scale %-2d n %4lld L %5lld  flash %9.2f ms  fa2 %9.2f ms  x%.2f\n", si,
-           (long long)ns[si], (long long)Ls[si], med[0], med[1], med[0] / med[1]);
+    printf("\n");
   }
-  {
+  for (int k = 0; k < NVAR; k++)
+    OK(be->ops->download(be, host[k], out[k], (size_t)nv * sizeof(float)));
+  for (int k = 1; k < NVAR; k++) {
     double dmax = 0.0, amax = 0.0;
-    int64_t bad = 0, nv = G_ * n_last * C_;
-    for (int k = 0; k < 2; k++)
-      OK(be->ops->download(be, host[k], out[k], (size_t)nv * sizeof(float)));
+    int64_t bad = 0;
     for (int64_t i = 0; i < nv; i++) {
-      if (!isfinite(host[0][i]) || !isfinite(host[1][i])) {
+      if (!isfinite(host[0][i]) || !isfinite(host[k][i])) {
         bad++;
         continue;
       }
-      dmax = fmax(dmax, fabs((double)host[1][i] - host[0][i]));
+      dmax = fmax(dmax, fabs((double)host[k][i] - host[0][i]));
       amax = fmax(amax, fabs((double)host[0][i]));
     }
-    printf("attn fa2 vs flash at scale %d, layer %d: max |diff| %.3g, max |flash| %.3g, "
-           "rel %.3g, %lld non-finite\n",
-           scales - 1, m->depth - 1, dmax, amax, amax > 0 ? dmax / amax : dmax, (long long)bad);
+    printf("attn %s vs flash at scale %d, layer %d: max |diff| %.3g, max |flash| %.3g, rel %.3g, "
+           "%lld non-finite\n",
+           var_name[k], scales - 1, m->depth - 1, dmax, amax, amax > 0 ? dmax / amax : dmax,
+           (long long)bad);
   }
-  if (saved != NULL)
-    setenv("HART_CUDA_ATTN", saved, 1);
-  else
-    unsetenv("HART_CUDA_ATTN");
-  free(saved);
-  for (int k = 0; k < 2; k++) {
+  env_set("HART_CUDA_ATTN", saved_attn);
+  env_set("HART_CUDA_FLASH_BQ", saved_bq);
+  free(saved_attn);
+  free(saved_bq);
+  for (int k = 0; k < NVAR; k++) {
     be->ops->free(be, out[k]);
     free(host[k]);
   }
