@@ -592,19 +592,30 @@ static void attn_case(int64_t G, int64_t H, int64_t n, int64_t L, int64_t Lmax, 
   cpu->ops->kv_cache_free(cpu, kr);
 }
 
+/* The default kernel choice (fa2 for hd 64/128, flash for 16/32, the fp32 reference kernel
+ * otherwise) and, with kernel "flash", the WMMA flash kernel for every head size it takes. */
+static void attention_cases(const char *kernel)
+{
+  attn_case(2, 3, 70, 150, 160, 64, 0.03125f, 5e-3, kernel);
+  attn_case(2, 2, 300, 300, 310, 32, 0.25f / sqrtf(32.0f), 5e-3, kernel);
+  attn_case(1, 2, 5, 1000, 1000, 16, 0.3f, 5e-3, kernel);
+  attn_case(1, 2, 40, 333, 400, 64, 0.125f, 5e-3, kernel);
+  attn_case(2, 2, 64, 200, 200, 32, 0.2f, 5e-3, kernel);
+  attn_case(1, 2, 64, 100, 100, 128, 0.1f, 5e-3, kernel);
+  attn_case(2, 1, 65, 97, 97, 128, 1.0f / sqrtf(128.0f), 5e-3, kernel);
+  attn_case(2, 24, 256, 884, 9750, 64, 0.03125f, 5e-3, kernel);
+  attn_case(1, 3, 33, 71, 80, 40, 0.2f, EW_ERR, kernel);
+  attn_case(1, 1, 64, 64, 64, 640, 1.0f / sqrtf(640.0f), EW_ERR, kernel);
+}
+
 static void test_attention(void)
 {
-  /* flash (fp16 operands) for hd 16/32/64/128; the fp32 reference kernel otherwise. */
-  attn_case(2, 3, 70, 150, 160, 64, 0.03125f, 5e-3, NULL);
-  attn_case(2, 2, 300, 300, 310, 32, 0.25f / sqrtf(32.0f), 5e-3, NULL);
-  attn_case(1, 2, 5, 1000, 1000, 16, 0.3f, 5e-3, NULL);
-  attn_case(1, 2, 40, 333, 400, 64, 0.125f, 5e-3, NULL);
-  attn_case(2, 2, 64, 200, 200, 32, 0.2f, 5e-3, NULL);
-  attn_case(1, 2, 64, 100, 100, 128, 0.1f, 5e-3, NULL);
-  attn_case(2, 1, 65, 97, 97, 128, 1.0f / sqrtf(128.0f), 5e-3, NULL);
-  attn_case(2, 24, 256, 884, 9750, 64, 0.03125f, 5e-3, NULL);
-  attn_case(1, 3, 33, 71, 80, 40, 0.2f, EW_ERR, NULL);
-  attn_case(1, 1, 64, 64, 64, 640, 1.0f / sqrtf(640.0f), EW_ERR, NULL);
+  attention_cases(NULL);
+}
+
+static void test_attention_flash(void)
+{
+  attention_cases("flash");
 }
 
 /* The FlashAttention-2 kernel (HART_CUDA_ATTN=fa2; hd 64 and 128): the flash kernel's budgets,
@@ -836,21 +847,30 @@ static void test_conv2d(void)
   conv_case(1, 64, 33, 17, 48, 3, FALSE);
   conv_case(1, 320, 20, 24, 160, 1, TRUE);
   conv_case(1, 160, 256, 256, 160, 3, TRUE); /* several im2col chunks */
+  /* One chunk of 360000 pixels: more than the 1024 x 256 threads a plane gets, so the im2col and
+   * bias kernels' loops stride. */
+  conv_case(1, 4, 600, 600, 8, 1, TRUE);
+  conv_case(1, 3, 520, 520, 4, 3, TRUE);
 }
 
-static void test_groupnorm(void)
+static void groupnorm_case(int64_t N, int64_t C, int64_t HW)
 {
-  int64_t N = 2, C = 64, HW = 33 * 17, cs[1] = { C };
+  int64_t cs[1] = { C };
   float *wh = rnd(C, 0.5f, 1.5f), *bh = rnd(C, -1, 1);
   wpair w = wnew(wh, 1, cs, HART_WUSE_VECTOR), b = wnew(bh, 1, cs, HART_WUSE_VECTOR);
   bpair x = brnd(N * C * HW, -3, 5), y = brnd(N * C * HW, 0, 1);
+  char name[96];
   if (cpu_ok(cpu->ops->groupnorm(cpu, y.c, x.c, w.c, b.c, N, C, HW, 32, 1e-6f, 1))) {
     gpu_ok(gpu->ops->groupnorm(gpu, y.g, x.g, w.g, b.g, N, C, HW, 32, 1e-6f, 1));
-    bcompare("groupnorm+silu", y, EW_ERR, EW_NMSE);
+    snprintf(name, sizeof name, "groupnorm+silu %lldx%lld HW %lld", (long long)N, (long long)C,
+             (long long)HW);
+    bcompare(name, y, EW_ERR, EW_NMSE);
     g_assert_cmpint(cpu->ops->groupnorm(cpu, y.c, x.c, w.c, b.c, N, C, HW, 8, 1e-6f, 0), ==,
                     HART_OK);
     gpu_ok(gpu->ops->groupnorm(gpu, y.g, x.g, w.g, b.g, N, C, HW, 8, 1e-6f, 0));
-    bcompare("groupnorm 8 groups", y, EW_ERR, EW_NMSE);
+    snprintf(name, sizeof name, "groupnorm 8 groups %lldx%lld HW %lld", (long long)N, (long long)C,
+             (long long)HW);
+    bcompare(name, y, EW_ERR, EW_NMSE);
   }
   bfree(x);
   bfree(y);
@@ -858,6 +878,12 @@ static void test_groupnorm(void)
   wfree(b);
   g_free(wh);
   g_free(bh);
+}
+
+static void test_groupnorm(void)
+{
+  groupnorm_case(2, 64, 33 * 17);
+  groupnorm_case(1, 32, 600 * 600); /* planes larger than one launch's threads: loops stride */
 }
 
 static void test_resample(void)
@@ -885,6 +911,16 @@ static void test_resample(void)
   if (cpu_ok(cpu->ops->upsample2x(cpu, up.c, big.c, NC, 64, 64))) {
     gpu_ok(gpu->ops->upsample2x(gpu, up.g, big.g, NC, 64, 64));
     bcompare("upsample2x", up, 0.0, 0.0);
+  }
+  {
+    /* 2 planes of 300x300 -> 600x600: more output than one launch's threads per plane. */
+    bpair src = brnd(2 * 300 * 300, -4, 4), dst = brnd(2 * 600 * 600, 0, 1);
+    if (cpu_ok(cpu->ops->upsample2x(cpu, dst.c, src.c, 2, 300, 300))) {
+      gpu_ok(gpu->ops->upsample2x(gpu, dst.g, src.g, 2, 300, 300));
+      bcompare("upsample2x 300 -> 600", dst, 0.0, 0.0);
+    }
+    bfree(src);
+    bfree(dst);
   }
   bfree(big);
   bfree(small);
@@ -1020,6 +1056,7 @@ int main(int argc, char **argv)
   g_test_add_func("/cuda/qwen_ops", test_qwen_ops);
   g_test_add_func("/cuda/oom", test_oom);
   /* Last: a fault in the new kernel (a sticky CUDA error) cannot hide the other ops' results. */
+  g_test_add_func("/cuda/attention-flash", test_attention_flash);
   g_test_add_func("/cuda/attention-fa2", test_attention_fa2);
   rc = g_test_run();
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "backend_profile.h"
 #include "bench_model.h"
 #include "cmd.h"
 #include "generate.h"
@@ -68,7 +69,7 @@ static long peak_rss_mib(void)
 int hart_cmd_bench(int argc, char **argv)
 {
   char *model_dir = NULL, *backend = NULL;
-  int runs = 3, threads = 0, release = 0, depth = 1, no_smooth = 0, text_only = 0;
+  int runs = 3, threads = 0, release = 0, depth = 1, no_smooth = 0, text_only = 0, profile = 0;
   int text_layers = HART_TEXT_BENCH_LAYERS;
   GOptionEntry entries[] = {
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_dir, "HART model folder", "DIR" },
@@ -85,6 +86,10 @@ int hart_cmd_bench(int argc, char **argv)
       "With --release-shapes: time only the Qwen2 text encoder", NULL },
     { "text-layers", 0, 0, G_OPTION_ARG_INT, &text_layers,
       "Layers of the --release-shapes text encoder (default 28; fewer need less memory)", "N" },
+    { "profile-ops", 0, 0, G_OPTION_ARG_NONE, &profile,
+      "Also time every op (synchronised after each; slows the run) and print where the time goes "
+      "(the first run is left out when there are more)",
+      NULL },
     { NULL, 0, 0, 0, NULL, NULL, NULL },
   };
   GOptionContext *oc = g_option_context_new("- time each stage of generation");
@@ -131,6 +136,8 @@ int hart_cmd_bench(int argc, char **argv)
     exit_code = 2;
     goto out;
   }
+  if (profile)
+    be = hart_backend_profile_new(be);
   be->err = &err;
   if (release) {
     /* The text encoder first: its weights are freed before the transformer's are built. */
@@ -178,6 +185,8 @@ int hart_cmd_bench(int argc, char **argv)
   rgb = g_malloc((gsize)hart_model_image_size(m) * (gsize)hart_model_image_size(m) * 3);
   t = g_new0(hart_gen_times, runs);
   first = g_new(double, runs);
+  if (profile)
+    hart_backend_profile_reset(be); /* the image alone: not the text encoder or the loading */
   for (int i = 0; i < runs; i++) {
     hart_gen_request r;
     BenchClock clock = { now_s(), now_s(), -1.0 };
@@ -196,6 +205,8 @@ int hart_cmd_bench(int argc, char **argv)
       goto fail;
     fprintf(stderr, "run %d: %.2f s\n", i + 1, t[i].t_total);
     first[i] = clock.t_first;
+    if (profile && i == 0 && runs > 1)
+      hart_backend_profile_reset(be); /* the first run warms caches and allocators up */
   }
   col = g_new(double, runs);
   printf("median over %d runs (threads: %d)\n", runs, be->n_threads);
@@ -233,6 +244,8 @@ int hart_cmd_bench(int argc, char **argv)
       printf("peak device memory: %.0f MiB of %.0f MiB (context and cuBLAS workspace included)\n",
              peak / 1048576.0, total / 1048576.0);
   }
+  if (profile)
+    hart_backend_profile_print(be, stdout, 40, runs > 1 ? runs - 1 : 1);
   exit_code = 0;
   goto out;
 fail:

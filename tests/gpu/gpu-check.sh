@@ -3,13 +3,13 @@
 #   1. build with -Dcuda=enabled into build-gpu/ unless a prebuilt BUILD_DIR (a meson build dir) or
 #      a BUNDLE.tar.xz made by tests/gpu/bundle.sh (executables, libraries, golden data) is given;
 #   2. nvidia-smi summary;
-#   3. GPU tests: op parity CUDA vs CPU (test-cuda-ops, flash and reference attention; the opt-in
-#      FlashAttention-2 kernel, HART_CUDA_ATTN=fa2, in a run of its own), and the golden replays
+#   3. GPU tests: op parity CUDA vs CPU (test-cuda-ops: the default FlashAttention-2 kernel, the
+#      flash and the reference kernels; fa2's own edge cases in a run of their own), and the golden replays
 #      through CUDA when their test executables exist (HART_TEST_BACKEND=cuda);
 #   4. benchmarks at the released shapes: bench-ops-pipeline (depth 24, 1024 px, per-stage ms,
-#      peak device memory), once more with HART_CUDA_ATTN=fa2 and the attention alone timed with
-#      each kernel (--attn-compare), `hart bench --release-shapes --backend cuda` when the CLI has
-#      it, and a CPU/CUDA ratio on a reduced config (depth 1, scales 0-9, no decoder);
+#      peak device memory), the attention alone timed with each kernel (--attn-compare),
+#      `hart bench --release-shapes --backend cuda` and its op profile (--profile-ops), and a
+#      CPU/CUDA ratio on a reduced config (depth 1, scales 0-9, no decoder);
 #   5. a summary. Logs go to $OUT (or ./gpu-check-logs).
 # Libraries carried with a bundle are found through BUILD_DIR/gpu-libs.
 set -u
@@ -73,7 +73,7 @@ note "GPU: ${gpu:-unknown}"
 # 3. tests
 status=0
 if run test-cuda-ops 120 "$build/tests/test-cuda-ops" -s /cuda/attention-fa2 --verbose; then
-  note "test-cuda-ops (flash attention, fp16 KV cache): PASS"
+  note "test-cuda-ops (fa2 attention by default, flash and ref kernels, fp16 KV cache): PASS"
 else
   rc=$?
   if [ $rc -eq 77 ]; then
@@ -97,9 +97,9 @@ fi
 # The FlashAttention-2 kernel (opt-in until measured) on its own, so that a fault there (a sticky
 # CUDA error ends the process) cannot hide the other ops' results.
 if run test-cuda-ops-fa2 60 "$build/tests/test-cuda-ops" -p /cuda/attention-fa2 --verbose; then
-  note "test-cuda-ops /cuda/attention-fa2 (HART_CUDA_ATTN=fa2 kernel vs CPU and vs flash): PASS"
+  note "test-cuda-ops /cuda/attention-fa2 (fa2 kernel edge cases vs CPU and vs flash): PASS"
 else
-  note "test-cuda-ops /cuda/attention-fa2 (HART_CUDA_ATTN=fa2 kernel, opt-in): FAIL (exit $?)"
+  note "test-cuda-ops /cuda/attention-fa2 (fa2 kernel edge cases): FAIL (exit $?)"
   status=1
 fi
 if [ -x "$build/tests/test-text-ops" ]; then
@@ -122,6 +122,10 @@ for t in test-replay; do
       note "$t with HART_TEST_BACKEND=cuda: FAIL (exit $?)"
       status=1
     fi
+    # The golden runs once more through the flash kernel (HART_CUDA_ATTN=flash, the fallback).
+    HART_TEST_BACKEND=cuda HART_CUDA_ATTN=flash run "$t-cuda-flash" 100 "$build/tests/$t" --verbose \
+      && note "$t with HART_TEST_BACKEND=cuda HART_CUDA_ATTN=flash: PASS" \
+      || { note "$t with HART_TEST_BACKEND=cuda HART_CUDA_ATTN=flash: FAIL (exit $?)"; status=1; }
   fi
 done
 
@@ -136,15 +140,15 @@ else
 fi
 elapsed=$(($(date +%s) - t_start))
 if [ $elapsed -lt 330 ]; then
-  # The FlashAttention-2 kernel: the pipeline with it (one run, no decoder), then the attention op
-  # alone at scales 10-13 with each kernel and the distance between their outputs.
-  HART_CUDA_ATTN=fa2 run bench-fa2 90 "$build/tests/bench-ops-pipeline" --backend cuda \
+  # The attention op alone at scales 10-13 with each kernel (flash, fa2, fa2 in 128-query blocks)
+  # and the distance between their outputs (after one short pipeline run that fills the cache).
+  run bench-attn 90 "$build/tests/bench-ops-pipeline" --backend cuda \
     --depth 24 --runs 1 --no-decoder --attn-compare \
-    && note "FlashAttention-2 kernel (HART_CUDA_ATTN=fa2), same bench, 1 run, no decoder:" \
-    && grep -E 'scale 1[0-3]|TOTAL|^attn' "$logs/bench-fa2.log" | sed 's/^/  /' >>"$summary" \
-    || note "bench-ops-pipeline with HART_CUDA_ATTN=fa2: FAILED (see $logs/bench-fa2.log)"
+    && note "attention kernels alone at scales 10-13 (bench-ops-pipeline --attn-compare):" \
+    && grep -E '^attn' "$logs/bench-attn.log" | sed 's/^/  /' >>"$summary" \
+    || note "bench-ops-pipeline --attn-compare: FAILED (see $logs/bench-attn.log)"
 else
-  note "bench-ops-pipeline with HART_CUDA_ATTN=fa2: skipped (time)"
+  note "bench-ops-pipeline --attn-compare: skipped (time)"
 fi
 elapsed=$(($(date +%s) - t_start))
 if [ $elapsed -gt 330 ]; then
@@ -160,16 +164,18 @@ elif "$build/engine/hart" bench --help 2>&1 | grep -q -- '--release-shapes'; the
     [ "$peak" -le 5722 ] && v="within" || v="OVER"
     note "peak device memory (hart bench, depth 24, 1024 px): $peak MiB, $v the 6 GB goal (5722 MiB); expected ~5550 MiB (engine/src/cuda/README.md)"
   fi
+  # An op profile: where the time goes (every op synchronised, so its total is above the plain
+  # run's).
+  if "$build/engine/hart" bench --help 2>&1 | grep -q -- '--profile-ops'; then
+    run hart-bench-profile 120 "$build/engine/hart" bench --release-shapes --backend cuda \
+      --depth 24 --runs 2 --profile-ops \
+      && note "op profile (hart bench --profile-ops): see $logs/hart-bench-profile.log" \
+      && sed -n '/^op profile/,$p' "$logs/hart-bench-profile.log" | head -32 | sed 's/^/  /' \
+        >>"$summary" \
+      || note "hart bench --profile-ops: FAILED"
+  fi
 else
   note "hart bench --release-shapes: not available in this build"
-fi
-elapsed=$(($(date +%s) - t_start))
-if [ $elapsed -lt 300 ]; then
-  # Attention variant timing for the next tuning step: 64- vs 128-query flash blocks.
-  HART_CUDA_FLASH_BQ=128 run bench-bq128 60 "$build/tests/bench-ops-pipeline" --backend cuda \
-    --depth 24 --runs 1 --no-decoder \
-    && note "flash attention with 128-query blocks (HART_CUDA_FLASH_BQ=128), same bench:" \
-    && grep -E 'scale 1[0-3]|TOTAL' "$logs/bench-bq128.log" | sed 's/^/  /' >>"$summary"
 fi
 elapsed=$(($(date +%s) - t_start))
 if [ $elapsed -lt 330 ] && [ -x "$build/tests/bench-text" ]; then

@@ -19,26 +19,55 @@ extern "C" {
 
 /* ---- conv2d ---- */
 
-static __global__ void k_im2col(__half *col, const float *x, int64_t Cin, int64_t H, int64_t W,
-                                int k, int64_t y0, int64_t P)
+/* Per-plane kernels (im2col, bias, GroupNorm's apply, nearest x2) take the plane from blockIdx.y
+ * and stride over its elements with 32-bit indices, so no element pays for a 64-bit division
+ * (those made the decoder's element-wise passes several times slower than their memory traffic).
+ * plane_launch() runs `planes` planes in chunks of at most 65535 (the grid's y limit), passing
+ * each chunk's first plane. */
+#define PLANE_THREADS 256
+#define PLANE_MAX_Y 65535
+
+static dim3 plane_grid(int64_t per_plane, int64_t planes)
+{
+  int64_t bx = (per_plane + PLANE_THREADS - 1) / PLANE_THREADS;
+  if (bx > 1024)
+    bx = 1024; /* the rest by striding: 1024 x 256 threads per plane is plenty */
+  if (bx < 1)
+    bx = 1;
+  return dim3((unsigned)bx, (unsigned)(planes < PLANE_MAX_Y ? planes : PLANE_MAX_Y));
+}
+
+/* One thread per (input channel = plane, output pixel of the chunk): its k*k column entries, row
+ * ci*k*k + ky*k + kx of col [Kd, P], consecutive pixels in consecutive threads (coalesced). */
+static __global__ void k_im2col(__half *col, const float *x, int64_t c0, int H, int W, int k,
+                                int y0, int P)
 {
   int pad = k / 2;
-  int64_t Kd = Cin * k * k;
-  GRID_STRIDE(i, Kd * P)
-  {
-    int64_t row = i / P, p = i % P;
-    int64_t ci = row / (k * k), kk = row % (k * k);
-    int64_t yy = y0 + p / W + kk / k - pad, xx = p % W + kk % k - pad;
-    float v = 0.0f;
-    if (yy >= 0 && yy < H && xx >= 0 && xx < W)
-      v = x[(ci * H + yy) * W + xx];
-    col[i] = __float2half_rn(v);
+  int64_t ci = c0 + blockIdx.y;
+  const float *xc = x + ci * H * W;
+  __half *dst = col + ci * k * k * P;
+  for (int p = blockIdx.x * blockDim.x + threadIdx.x; p < P; p += gridDim.x * blockDim.x) {
+    int oy = y0 + p / W, ox = p - (p / W) * W;
+    for (int ky = 0; ky < k; ky++) {
+      int yy = oy + ky - pad;
+      bool row_in = yy >= 0 && yy < H;
+      for (int kx = 0; kx < k; kx++) {
+        int xx = ox + kx - pad;
+        float v = row_in && xx >= 0 && xx < W ? __ldg(xc + (int64_t)yy * W + xx) : 0.0f;
+        dst[(int64_t)(ky * k + kx) * P + p] = __float2half_rn(v);
+      }
+    }
   }
 }
 
-static __global__ void k_bias_planes(float *y, const float *b, int64_t N, int64_t C, int64_t HW)
+/* y[plane, :] = b[plane % C] for planes p0 .. (one plane = one image channel of HW values). */
+static __global__ void k_bias_planes(float *y, const float *b, int64_t p0, int64_t C, int HW)
 {
-  GRID_STRIDE(i, N * C * HW) y[i] = b[(i / HW) % C];
+  int64_t plane = p0 + blockIdx.y;
+  float v = b[plane % C];
+  float *yp = y + plane * HW;
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < HW; i += gridDim.x * blockDim.x)
+    yp[i] = v;
 }
 
 hart_status cu_conv2d(hart_backend *be, float *y, const float *x, const hart_bw *w,
@@ -59,13 +88,18 @@ hart_status cu_conv2d(hart_backend *be, float *y, const float *x, const hart_bw 
                      (long long)w->numel, (long long)Cout, (long long)Cin, k, k);
   if (w->aux == NULL)
     return hart_fail(be->err, HART_ERR_INTERNAL, "CUDA conv2d: weight not uploaded as CONV");
-  if (HW > INT32_MAX || Kd > INT32_MAX || Cout > INT32_MAX)
+  /* Half of INT32_MAX: the per-plane kernels' 32-bit loop indices must not overflow when they
+   * step past the end. */
+  if (HW > INT32_MAX / 2 || Kd > INT32_MAX || Cout > INT32_MAX)
     return hart_fail(be->err, HART_ERR_INVALID_ARGUMENT, "CUDA conv2d: shape too large");
   if (b != NULL) {
     if (b->data == NULL)
       return hart_fail(be->err, HART_ERR_INTERNAL, "CUDA conv2d: bias not a vector");
-    k_bias_planes<<<cu_blocks(N * Cout * HW, 256), 256, 0, p->stream>>>(y, b->data, N, Cout, HW);
-    CU_LAUNCHED(be, "k_bias_planes");
+    for (int64_t p0 = 0; p0 < N * Cout; p0 += PLANE_MAX_Y) {
+      k_bias_planes<<<plane_grid(HW, N * Cout - p0), PLANE_THREADS, 0, p->stream>>>(y, b->data, p0,
+                                                                                    Cout, (int)HW);
+      CU_LAUNCHED(be, "k_bias_planes");
+    }
     beta = 1.0f;
   }
   row_bytes = (size_t)Kd * (size_t)W * sizeof(__half);
@@ -82,9 +116,11 @@ hart_status cu_conv2d(hart_backend *be, float *y, const float *x, const hart_bw 
   for (int64_t n = 0; n < N; n++) {
     for (int64_t y0 = 0; y0 < H; y0 += rows) {
       int64_t nr = H - y0 < rows ? H - y0 : rows, P = nr * W;
-      k_im2col<<<cu_blocks(Kd * P, 256), 256, 0, p->stream>>>(col, x + n * Cin * HW, Cin, H, W, k,
-                                                              y0, P);
-      CU_LAUNCHED(be, "k_im2col");
+      for (int64_t c0 = 0; c0 < Cin; c0 += PLANE_MAX_Y) {
+        k_im2col<<<plane_grid(P, Cin - c0), PLANE_THREADS, 0, p->stream>>>(
+            col, x + n * Cin * HW, c0, (int)H, (int)W, k, (int)y0, (int)P);
+        CU_LAUNCHED(be, "k_im2col");
+      }
       /* Column-major: Y[P, Cout] (ld HW) = col[P, Kd] (ld P) . W^T[Kd, Cout] (ld Kd). */
       CUBLAS_CHECK(be, cublasGemmEx(p->blas, CUBLAS_OP_N, CUBLAS_OP_N, (int)P, (int)Cout, (int)Kd,
                                     &alpha, col, CUDA_R_16F, (int)P, w->aux, CUDA_R_16F, (int)Kd,
@@ -148,22 +184,26 @@ static __global__ void k_gn_stats(float *stats, const double *part, int64_t NG, 
   }
 }
 
+/* One block row per (n, c) plane: its group's mean and 1/std, then (x - mean) * rstd * w + b
+ * (+ SiLU) over the plane, in the CPU's order of operations. */
 static __global__ void k_gn_apply(float *y, const float *x, const float *stats, const float *w,
-                                  const float *b, int64_t N, int64_t C, int64_t HW, int64_t cpg,
+                                  const float *b, int64_t p0, int64_t C, int HW, int64_t cpg,
                                   int silu)
 {
-  GRID_STRIDE(i, N * C * HW)
-  {
-    int64_t n = i / (C * HW), c = (i / HW) % C;
-    int64_t g = n * (C / cpg) + c / cpg;
-    float v = (x[i] - stats[g * 2]) * stats[g * 2 + 1];
+  int64_t plane = p0 + blockIdx.y, n = plane / C, c = plane - n * C;
+  int64_t g = n * (C / cpg) + c / cpg;
+  float mean = stats[g * 2], rstd = stats[g * 2 + 1];
+  const float *xp = x + plane * HW;
+  float *yp = y + plane * HW;
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < HW; i += gridDim.x * blockDim.x) {
+    float v = (xp[i] - mean) * rstd;
     if (w)
       v *= w[c];
     if (b)
       v += b[c];
     if (silu)
       v = v / (1.0f + expf(-v));
-    y[i] = v;
+    yp[i] = v;
   }
 }
 
@@ -185,8 +225,8 @@ hart_status cu_groupnorm(hart_backend *be, float *y, const float *x, const hart_
                      "CUDA groupnorm: %lld channels in %d groups", (long long)C, groups);
   if ((w && w->data == NULL) || (b && b->data == NULL))
     return hart_fail(be->err, HART_ERR_INTERNAL, "CUDA groupnorm: weight not a vector");
-  if (N > 65535)
-    return hart_fail(be->err, HART_ERR_INVALID_ARGUMENT, "CUDA groupnorm: batch too large");
+  if (N > 65535 || HW > INT32_MAX / 2)
+    return hart_fail(be->err, HART_ERR_INVALID_ARGUMENT, "CUDA groupnorm: shape too large");
   cpg = C / groups;
   E = cpg * HW;
   NG = N * groups;
@@ -207,20 +247,26 @@ hart_status cu_groupnorm(hart_backend *be, float *y, const float *x, const hart_
   CU_LAUNCHED(be, "k_gn_partial");
   k_gn_stats<<<cu_blocks(NG, 128), 128, 0, p->stream>>>(stats, part, NG, S, E, eps);
   CU_LAUNCHED(be, "k_gn_stats");
-  k_gn_apply<<<cu_blocks(N * C * HW, 256), 256, 0, p->stream>>>(
-      y, x, stats, w ? w->data : NULL, b ? b->data : NULL, N, C, HW, cpg, silu);
-  CU_LAUNCHED(be, "k_gn_apply");
+  for (int64_t p0 = 0; p0 < N * C; p0 += PLANE_MAX_Y) {
+    k_gn_apply<<<plane_grid(HW, N * C - p0), PLANE_THREADS, 0, p->stream>>>(
+        y, x, stats, w ? w->data : NULL, b ? b->data : NULL, p0, C, (int)HW, cpg, silu);
+    CU_LAUNCHED(be, "k_gn_apply");
+  }
   return HART_OK;
 }
 
 /* ---- resampling ---- */
 
-static __global__ void k_upsample2x(float *y, const float *x, int64_t NC, int64_t H, int64_t W)
+/* Nearest x2, one block row per plane: output (oy, ox) reads input (oy/2, ox/2). */
+static __global__ void k_upsample2x(float *y, const float *x, int64_t p0, int H, int W)
 {
-  GRID_STRIDE(i, NC * 4 * H * W)
-  {
-    int64_t ox = i % (2 * W), oy = (i / (2 * W)) % (2 * H), nc = i / (4 * H * W);
-    y[i] = x[(nc * H + (oy >> 1)) * W + (ox >> 1)];
+  int64_t plane = p0 + blockIdx.y;
+  const float *xp = x + plane * H * W;
+  float *yp = y + plane * 4 * H * W;
+  int W2 = 2 * W, n = 4 * H * W;
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+    int oy = i / W2, ox = i - oy * W2;
+    yp[i] = xp[(oy >> 1) * W + (ox >> 1)];
   }
 }
 
@@ -229,8 +275,13 @@ hart_status cu_upsample2x(hart_backend *be, float *y, const float *x, int64_t NC
 {
   if (NC * H * W == 0)
     return HART_OK;
-  k_upsample2x<<<cu_blocks(NC * 4 * H * W, 256), 256, 0, cu_p(be)->stream>>>(y, x, NC, H, W);
-  CU_LAUNCHED(be, "k_upsample2x");
+  if (H * W > INT32_MAX / 8)
+    return hart_fail(be->err, HART_ERR_INVALID_ARGUMENT, "CUDA upsample2x: plane too large");
+  for (int64_t p0 = 0; p0 < NC; p0 += PLANE_MAX_Y) {
+    k_upsample2x<<<plane_grid(4 * H * W, NC - p0), PLANE_THREADS, 0, cu_p(be)->stream>>>(
+        y, x, p0, (int)H, (int)W);
+    CU_LAUNCHED(be, "k_upsample2x");
+  }
   return HART_OK;
 }
 
