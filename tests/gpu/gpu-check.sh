@@ -59,6 +59,8 @@ fi
 export HART_SHARED=${HART_SHARED:-$src/shared}
 note "golden data: $HART_SHARED ($(ls "$HART_SHARED/golden" 2>/dev/null | tr '\n' ' '))"
 export HART_TEST_PRINT=1
+# test-replay's /replay/cli case runs the bundled CLI.
+export HART_CLI="$build/engine/hart"
 if [ ! -f "$HART_CUDA_MODULE" ]; then
   note "BUILD: no CUDA module at $HART_CUDA_MODULE"
   exit 1
