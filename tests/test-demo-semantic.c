@@ -28,15 +28,18 @@
 #include "image.h"
 
 /* Chance for one colour attribute is about 1/10 (ten palette colours); the placeholder with
- * random weights scores 10%. The shipped model (tools/train-demo/README.md) gets the background of
- * 35 of 35 plain-background captions right and about 1 shape colour in 10, 42% in all: it learnt
- * the caption's background and roughly where a shape goes, but draws shapes as faint blobs whose
- * colour is often off (issue #10 stays open on that). The thresholds sit below those measurements
- * with room for the last-bit differences between machines, and far above chance, so a model that
- * stops reading the caption fails: most backgrounds must be right, and the whole score must stay
- * at three times chance. Raise them when a better demo model ships. */
-#define MIN_BACKGROUND_PERCENT 80.0
-#define MIN_SCORE_PERCENT 30.0
+ * random weights scores 10%. The shipped model (tools/train-demo/README.md, run of 2026-11-26)
+ * gets the background of 35 of 35 plain-background captions right and 17 of 62 shape colours,
+ * 52/97 = 53.6% in all (the model before it: 41/97, 6 of 62 shapes). It reads the caption's
+ * background and where a shape goes, but its transformer often draws a small shape faint or in the
+ * wrong colour: the tokenizer alone reconstructs the renderer's pictures of these cases to 52 of
+ * 62 shape colours (39 from the discrete tokens alone). The thresholds sit below those measurements, with room
+ * for last-bit differences between machines (another summation order can flip a sampled token),
+ * and far above chance, so a model that stops reading the caption fails: nine in ten backgrounds
+ * must be right, and the whole score must stay at four times chance and near "most". Raise them
+ * when a better demo model ships. */
+#define MIN_BACKGROUND_PERCENT 90.0
+#define MIN_SCORE_PERCENT 45.0
 
 /* Border ring width (pixels at 64 × 64; scaled with the image) that defines the background. */
 #define BORDER_FRACTION (3.0 / 64.0)

@@ -283,7 +283,10 @@ class DiffusionMLP(nn.Module):
         h = self.input_proj(x)
         if t.numel() > 64:  # training: thousands of rows, at most 1000 distinct timesteps
             tu, inv = torch.unique(t, return_inverse=True)
-            te = self.time_embed(tu)[inv]
+            # index_select, not te[inv]: the backward of advanced indexing adds the rows with
+            # atomic adds across threads on the CPU (another order each run), index_select's in
+            # one fixed order, so that a re-run writes the same weights.
+            te = torch.index_select(self.time_embed(tu), 0, inv)
         else:
             te = self.time_embed(t)
         ce = self.cond_embed(c)
@@ -435,7 +438,8 @@ class HartGPT(nn.Module):
             inputs_per_scale = torch.cat(list(inputs_per_scale), dim=1)
         cond = self.condition(ctx)
         lvl = self.lvl_table()
-        x = torch.cat([cond, self.word_embed(inputs_per_scale)], dim=1) + lvl[self.lvl_1L[0]]
+        # index_select, not lvl[...]: see DiffusionMLP.forward (a fixed order of the backward's sums).
+        x = torch.cat([cond, self.word_embed(inputs_per_scale)], dim=1) + torch.index_select(lvl, 0, self.lvl_1L[0])
         cos, sin = self.seq_rope(ctx_pos)
         bias = self.attn_bias_for_masking[0, 0]
         if trace is not None:

@@ -72,12 +72,12 @@ def smoke_generate(hart, hart_dir, qwen_dir, out):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="runs/demo")
-    ap.add_argument("--vae-steps", type=int, default=1700)
+    ap.add_argument("--vae-steps", type=int, default=3000)
     ap.add_argument("--vae-batch", type=int, default=8)
-    ap.add_argument("--gpt-steps", type=int, default=1800)
+    ap.add_argument("--gpt-steps", type=int, default=2200)
     ap.add_argument("--gpt-batch", type=int, default=32)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--balanced-from", type=int, default=700,
+    ap.add_argument("--balanced-from", type=int, default=0,
                     help="transformer step from which every scale's loss weighs the same")
     ap.add_argument("--hart", help="a built hart executable, to check the result generates")
     a = ap.parse_args()
