@@ -19,7 +19,9 @@
  *   diffusion parts).
  * - /replay/e2e/<case>/run_smooth1: free-running with a looser bound (see check_e2e).
  * - /replay/lent/<case>/run_smooth0: the same run with the KV cache lent to the diffusion and the
- *   decoder (as at the released shapes) gives the same tensors and image. */
+ *   decoder (as at the released shapes) gives the same tensors and image.
+ * - /replay/repeat/<case>: one request run again and again (CUDA: as issued, recorded, replayed)
+ *   gives the same image bit for bit. */
 #include "test-util.h"
 
 #include <math.h>
@@ -538,6 +540,68 @@ static void test_lent(gconstpointer data)
   run_free(&b);
 }
 
+/* One free-running request (no replayed draws, no dumps) on g, its image into rgb. */
+static void run_free_request(run_state *s, hart_gen *g, uint8_t *rgb)
+{
+  hart_gen_request r;
+  hart_gen_times times;
+  memset(&r, 0, sizeof r);
+  r.context = s->rc->context;
+  r.context_mask = s->rc->context_mask;
+  r.position_ids = s->rc->position_ids;
+  r.cfg = s->rc->cfg;
+  r.smooth = s->rc->smooth;
+  r.seed = 7;
+  r.rgb = rgb;
+  if (hart_gen_run(g, &r, &times, &s->err) != HART_OK)
+    g_error("run: %s", s->err.msg);
+}
+
+/* The same request again and again on one generation object gives the same image, bit for bit:
+ * on CUDA the first run issues every op, the second records each scale's blocks as a graph and
+ * the third replays the recordings; a second object on the same backend (new keys, the first
+ * one's recordings dropped when it is freed) too. A stale pointer in a recording, or a recording
+ * replayed where other work was meant, changes the picture. */
+static void test_repeat(gconstpointer data)
+{
+  const replay_case *c = data;
+  run_state s;
+  hart_gen *g2 = NULL;
+  gsize bytes;
+  uint8_t *first, *again;
+
+  if (!run_case(c, &s))
+    return;
+  if (s.st != HART_OK)
+    g_error("replay failed: %s", s.err.msg);
+  bytes =
+      (gsize)(s.rc->B * 3) * (gsize)hart_model_image_size(s.m) * (gsize)hart_model_image_size(s.m);
+  first = g_malloc0(bytes);
+  again = g_malloc0(bytes);
+  /* s.g has run once (the golden replay); these runs are its second to fourth. */
+  run_free_request(&s, s.g, first);
+  for (int i = 0; i < 2; i++) {
+    memset(again, 0, bytes);
+    run_free_request(&s, s.g, again);
+    g_assert_cmpmem(first, bytes, again, bytes);
+  }
+  g_assert_cmpint(hart_gen_new(s.m, s.rc->B, &g2, &s.err), ==, HART_OK);
+  for (int i = 0; i < 3; i++) {
+    memset(again, 0, bytes);
+    run_free_request(&s, g2, again);
+    g_assert_cmpmem(first, bytes, again, bytes);
+  }
+  hart_gen_free(g2);
+  memset(again, 0, bytes);
+  run_free_request(&s, s.g, again);
+  g_assert_cmpmem(first, bytes, again, bytes);
+  g_test_message("%s: the same image from 8 runs on two generation objects (%s)", c->casename,
+                 s.be->name);
+  g_free(first);
+  g_free(again);
+  run_free(&s);
+}
+
 /* `hart replay CASE RUN --out DIR` writes run.safetensors with the required names (values equal
  * to the golden ones, as the in-process tests check) and one PNG per batch row. */
 static void test_cli(void)
@@ -623,6 +687,11 @@ int main(int argc, char **argv)
   for (size_t i = 0; i < 2; i++) {
     char *p = g_strdup_printf("/replay/lent/%s/%s", e2e[i].casename, e2e[i].run);
     g_test_add_data_func(p, &e2e[i], test_lent);
+    g_free(p);
+  }
+  for (size_t i = 0; i < 2; i++) {
+    char *p = g_strdup_printf("/replay/repeat/%s", e2e[i].casename);
+    g_test_add_data_func(p, &e2e[i], test_repeat);
     g_free(p);
   }
   g_test_add_func("/replay/cli/tiny", test_cli);

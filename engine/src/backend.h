@@ -22,7 +22,7 @@ typedef struct hart_backend hart_backend;
 
 /* Version of this op table and its argument structs, checked when the CUDA module is loaded
  * (a module built against another table is refused, not called). */
-#define HART_BACKEND_ABI 2
+#define HART_BACKEND_ABI 3
 
 typedef enum {
   HART_WUSE_VECTOR = 0, /* norm weights, biases, tables read element-wise */
@@ -265,6 +265,23 @@ typedef struct {
   /* Device memory in bytes: in use now, the peak observed since creation, and the total. The CPU
    * backend leaves this NULL (use the process's peak RSS instead). */
   hart_status (*mem_stats)(hart_backend *be, size_t *used, size_t *peak, size_t *total);
+
+  /* ---- optional: recorded op sequences (CUDA graphs); NULL where a backend has none ----
+   * A caller that issues the same ops on the same buffers with the same arguments image after
+   * image (the transformer blocks of one scale) records them once and replays the recording:
+   *   graph_launch(key, &launched): queues the recording under key (launched = 1), or finds none
+   *     (launched = 0);
+   *   graph_begin(key): the ops issued from here on are recorded, not run;
+   *   graph_end(key, keep): ends the recording; keep != 0 stores it under key and queues it (the
+   *     recorded work runs now), keep == 0 drops it (after a failed op: the work never runs);
+   *   graph_reset(): drops every recording (the caller is about to free buffers they use).
+   * Between graph_begin and graph_end only ops that queue device work may be called (no upload,
+   * download or sync). The backend drops recordings itself when it reallocates a buffer they may
+   * use; it may also run the ops as issued and record nothing (graph_end then does nothing). */
+  hart_status (*graph_launch)(hart_backend *be, uint64_t key, int *launched);
+  hart_status (*graph_begin)(hart_backend *be, uint64_t key);
+  hart_status (*graph_end)(hart_backend *be, uint64_t key, int keep);
+  void (*graph_reset)(hart_backend *be);
 } hart_backend_ops;
 
 struct hart_backend {

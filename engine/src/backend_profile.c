@@ -361,7 +361,8 @@ static hart_status w_attention_causal(hart_backend *be, float *o, const float *q
         I64(G), I64(n));
 }
 
-/* Points each op of `p->ops` at its wrapper where the wrapped backend has the op. */
+/* Points each op of `p->ops` at its wrapper where the wrapped backend has the op. The graph_*
+ * ops stay NULL: callers then issue every op, which is what a profile must see. */
 #define SET(name) p->ops.name = src->name ? w_##name : NULL
 static void fill_ops(Profiler *p, const hart_backend_ops *src)
 {

@@ -162,6 +162,11 @@ struct hart_gen {
   int64_t *h_pos, *h_idx;
   int32_t *h_keep;
   float *h_keep_logit;
+  /* Recorded blocks (the backend's graph_* ops): this object's key prefix, and how many runs
+   * finished (the first runs every op as issued, so that every scratch buffer has its final
+   * size before anything is recorded). */
+  uint32_t graph_id;
+  int runs_done;
 };
 
 int64_t hart_gen_batch(const hart_gen *g)
@@ -240,7 +245,11 @@ hart_status hart_gen_new_kv(hart_model *m, int64_t B, size_t kv_min_bytes, hart_
   int ok = 1, depth = c->depth;
   int64_t nmax_s = 1, GnC, hmax;
 
+  static gint next_graph_id;
+
   *out = NULL;
+  if (g != NULL)
+    g->graph_id = (uint32_t)g_atomic_int_add(&next_graph_id, 1);
   if (g == NULL || B < 1)
     return hart_fail(err, g ? HART_ERR_INVALID_ARGUMENT : HART_ERR_NO_MEMORY,
                      "cannot create a generation workspace for batch %lld", (long long)B);
@@ -369,6 +378,8 @@ void hart_gen_free(hart_gen *g)
   if (g == NULL)
     return;
   be = g->be;
+  if (be->ops->graph_reset)
+    be->ops->graph_reset(be); /* recordings use the buffers freed below */
   if (g->head_in_bs)
     g->logits = g->hs = NULL;
   if (g->z_in_kv)
@@ -736,6 +747,56 @@ out:
   return st;
 }
 
+/* The depth blocks of one scale, as issued: x [G, n, C] in, x out; KV positions L .. L+n-1. */
+static hart_status run_blocks(hart_gen *g, const hart_gen_request *r, int64_t n, int64_t L,
+                              float attn_scale)
+{
+  hart_model *m = g->m;
+  for (int i = 0; i < m->llm.depth; i++) {
+    hart_block_call c;
+    hart_status st;
+    if (cancelled(r))
+      return HART_CANCELLED;
+    memset(&c, 0, sizeof c);
+    c.G = g->G;
+    c.n = n;
+    c.kv = g->kv;
+    c.layer = i;
+    c.L0 = L;
+    c.cos = g->cos_t;
+    c.sin = g->sin_t;
+    c.ada = m->llm.disable_aln ? NULL : g->ada[i];
+    c.attn_scale = attn_scale;
+    if ((st = hart_block_forward(g->be, &m->tf->blocks[i], g->x, &c, &g->bs)) != HART_OK)
+      return st;
+  }
+  return HART_OK;
+}
+
+/* Scale si's blocks, recorded as one device graph the second time they run and replayed from then
+ * on, where the backend records (CUDA): the same ops on the same buffers with the same shapes
+ * every image, hundreds of launches that cost more than their work at the small scales. Not while
+ * dumping (the dumps read intermediate values) nor in the first run (its scratch buffers are
+ * still growing). */
+static hart_status scale_blocks(hart_gen *g, const hart_gen_request *r, int si, int64_t n,
+                                int64_t L, float attn_scale)
+{
+  hart_backend *be = g->be;
+  uint64_t key = ((uint64_t)g->graph_id << 8) | (uint64_t)si;
+  int launched = 0;
+  hart_status st, st_end;
+
+  if (be->ops->graph_launch == NULL || r->dump != NULL || g->runs_done == 0)
+    return run_blocks(g, r, n, L, attn_scale);
+  if ((st = be->ops->graph_launch(be, key, &launched)) != HART_OK || launched)
+    return st;
+  if ((st = be->ops->graph_begin(be, key)) != HART_OK)
+    return st;
+  st = run_blocks(g, r, n, L, attn_scale);
+  st_end = be->ops->graph_end(be, key, st == HART_OK);
+  return st != HART_OK ? st : st_end;
+}
+
 hart_status hart_gen_run(hart_gen *g, const hart_gen_request *r, hart_gen_times *times_out,
                          hart_error *err)
 {
@@ -782,24 +843,11 @@ hart_status hart_gen_run(hart_gen *g, const hart_gen_request *r, hart_gen_times 
     stage_name(name, sizeof name, si, "x_in");
     TRY(dump_dev(g, r, name, g->x, 3, s_x));
     TRY(upload_rope(g, si, n));
-    for (int i = 0; i < m->llm.depth; i++) {
-      hart_block_call c;
-      if (cancelled(r)) {
-        st = HART_CANCELLED;
-        goto out;
-      }
-      memset(&c, 0, sizeof c);
-      c.G = g->G;
-      c.n = n;
-      c.kv = g->kv;
-      c.layer = i;
-      c.L0 = L;
-      c.cos = g->cos_t;
-      c.sin = g->sin_t;
-      c.ada = m->llm.disable_aln ? NULL : g->ada[i];
-      c.attn_scale = attn_scale;
-      TRY(hart_block_forward(be, &tf->blocks[i], g->x, &c, &g->bs));
+    if (cancelled(r)) {
+      st = HART_CANCELLED;
+      goto out;
     }
+    TRY(scale_blocks(g, r, si, n, L, attn_scale));
     L += n;
     stage_name(name, sizeof name, si, "hidden");
     TRY(dump_dev(g, r, name, g->x, 3, s_x));
@@ -843,6 +891,7 @@ hart_status hart_gen_run(hart_gen *g, const hart_gen_request *r, hart_gen_times 
   }
   TRY(decode(g, r, &times));
   times.t_total = now_s() - t_start;
+  g->runs_done++;
 out:
   be->err = saved;
   if (times_out)

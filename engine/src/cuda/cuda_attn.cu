@@ -74,10 +74,11 @@ hart_kv_cache *cu_kv_cache_new(hart_backend *be, int64_t layers, int64_t G, int6
 
 void cu_kv_cache_free(hart_backend *be, hart_kv_cache *kv)
 {
-  (void)be;
   if (kv == NULL)
     return;
-  cudaFree(kv->mem); /* synchronises: queued kernels reading the cache finish first */
+  if (!cu_p(be)->capturing)
+    cu_graphs_drop(cu_p(be)); /* recordings of attention read this cache */
+  cudaFree(kv->mem);          /* synchronises: queued kernels reading the cache finish first */
   free(kv);
 }
 

@@ -78,8 +78,19 @@ void *cu_scratch_get(hart_backend *be, cu_scratch *s, size_t bytes)
    * (the bound keeps the 67 MB activations of the 4096-token stage from holding 100 MB). */
   bytes = bytes + (bytes / 2 < ((size_t)16 << 20) ? bytes / 2 : ((size_t)16 << 20));
   bytes = (bytes + 255) & ~(size_t)255;
-  if (s->p != NULL) {
-    /* The old buffer may still be read by queued kernels: finish them first. */
+  if (s->p != NULL && p->capturing) {
+    /* Recording: ops recorded before use the old block, and freeing it would synchronise the
+     * recording stream. Park it until the recordings are dropped. */
+    if (p->n_graveyard == CU_MAX_GRAVEYARD) {
+      hart_fail(be->err, HART_ERR_INTERNAL, "CUDA: scratch reallocated too often while recording");
+      return NULL;
+    }
+    p->graveyard[p->n_graveyard++] = s->p;
+    s->p = NULL;
+    s->bytes = 0;
+  } else if (s->p != NULL) {
+    /* Recorded graphs may use the old block, and queued kernels may still read it. */
+    cu_graphs_drop(p);
     e = cudaStreamSynchronize(p->stream);
     if (e != cudaSuccess) {
       cu_fail(be, e, "cudaStreamSynchronize");
@@ -96,7 +107,8 @@ void *cu_scratch_get(hart_backend *be, cu_scratch *s, size_t bytes)
   }
   s->p = np;
   s->bytes = bytes;
-  cu_note_memory(p);
+  if (!p->capturing)
+    cu_note_memory(p);
   return np;
 }
 
@@ -305,6 +317,13 @@ static void cu_destroy(hart_backend *be)
     return;
   p = cu_p(be);
   if (p) {
+    if (p->capturing) {
+      cudaGraph_t g = NULL;
+      if (cudaStreamEndCapture(p->stream, &g) == cudaSuccess && g)
+        cudaGraphDestroy(g);
+      p->capturing = 0;
+    }
+    cu_graphs_drop(p);
     cudaStreamSynchronize(p->stream);
     cu_scratch_free(&p->half_a);
     cu_scratch_free(&p->half_b);
@@ -366,6 +385,10 @@ static const hart_backend_ops cu_ops = {
   .rope_inplace = cu_rope_inplace,
   .attention_causal = cu_attention_causal,
   .mem_stats = cu_mem_stats,
+  .graph_launch = cu_graph_launch,
+  .graph_begin = cu_graph_begin,
+  .graph_end = cu_graph_end,
+  .graph_reset = cu_graph_reset,
 };
 
 static hart_status create_fail(hart_error *err, hart_status code, cudaError_t e, const char *what)

@@ -9,6 +9,7 @@
  *   cuda_sample.cu     CFG, top-k/top-p, hard sample, Gumbel soft embedding
  *   cuda_image.cu      conv2d (im2col + cuBLAS), GroupNorm, resampling, the DDPM step
  *   cuda_extra.cu      bmm, row softmax, clamp (VAE attention); Qwen2 RoPE and causal attention
+ *   cuda_graph.cu      recorded op sequences (CUDA graphs) for the graph_* ops
  *
  * Everything runs on one stream (priv->stream), so ops are ordered without events. Errors: every
  * CUDA/cuBLAS call is checked; cudaErrorMemoryAllocation becomes HART_ERR_DEVICE_MEMORY, anything
@@ -35,6 +36,15 @@ typedef struct {
   size_t bytes;
 } cu_scratch;
 
+/* A recorded op sequence (cuda_graph.cu), replayed by key. */
+typedef struct {
+  uint64_t key;
+  cudaGraphExec_t exec;
+} cu_graph;
+
+#define CU_MAX_GRAPHS 64
+#define CU_MAX_GRAVEYARD 16
+
 typedef struct {
   int device;
   cudaStream_t stream;
@@ -51,6 +61,12 @@ typedef struct {
   size_t mem_total;
   size_t mem_base; /* used bytes at creation (context, cuBLAS) */
   size_t mem_peak; /* peak used bytes observed (cudaMemGetInfo after each allocation) */
+  cu_graph graphs[CU_MAX_GRAPHS];
+  int n_graphs;
+  int capturing; /* the stream is recording (graph_begin .. graph_end) */
+  uint64_t capture_key;
+  void *graveyard[CU_MAX_GRAVEYARD]; /* scratch blocks replaced while recording */
+  int n_graveyard;
 } cu_priv;
 
 static inline cu_priv *cu_p(hart_backend *be)
@@ -67,6 +83,12 @@ hart_status cu_check_launch(hart_backend *be, const char *kernel);
 void *cu_scratch_get(hart_backend *be, cu_scratch *s, size_t bytes);
 /* Updates the observed peak device memory. */
 void cu_note_memory(cu_priv *p);
+/* Drops every recorded graph (their buffers are going away) and frees parked scratch blocks. */
+void cu_graphs_drop(cu_priv *p);
+hart_status cu_graph_launch(hart_backend *be, uint64_t key, int *launched);
+hart_status cu_graph_begin(hart_backend *be, uint64_t key);
+hart_status cu_graph_end(hart_backend *be, uint64_t key, int keep);
+void cu_graph_reset(hart_backend *be);
 /* fp32 -> fp16 conversion of n values on the stream. */
 hart_status cu_to_half(hart_backend *be, __half *dst, const float *src, int64_t n);
 /* Grid size for n elements with `threads` per block, capped for grid-stride loops. */
