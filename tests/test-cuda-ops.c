@@ -311,6 +311,7 @@ static void row_ops_case(int64_t rows, int64_t C, int64_t rpg)
 
 static void test_row_ops(void)
 {
+  row_ops_case(50, 333, 10);
   row_ops_case(70000, 5, 7000);
   row_ops_case(3, 20000, 2);
   row_ops_case(8192, 1024, 4096);
@@ -318,9 +319,8 @@ static void test_row_ops(void)
 
 static void test_elementwise(void)
 {
-  int64_t rows = 50, C = 333, n = rows * C, G = 5, rpg = 10, ld = 3 * C;
-  bpair a = brnd(n, -6, 6), b = brnd(n, -2, 2), y = brnd(n, -1, 1), v = brnd(C, -1, 1);
-  bpair sc = brnd(G * ld, -1, 1), sh = brnd(G * ld, -1, 1);
+  int64_t n = 50 * 333;
+  bpair a = brnd(n, -6, 6), b = brnd(n, -2, 2), y = brnd(n, -1, 1);
 
   g_assert_cmpint(cpu->ops->silu(cpu, y.c, a.c, n), ==, HART_OK);
   gpu_ok(gpu->ops->silu(gpu, y.g, a.g, n));
@@ -334,18 +334,10 @@ static void test_elementwise(void)
   g_assert_cmpint(cpu->ops->axpby(cpu, y.c, 0.5f, y.c, 0.0f, NULL, n), ==, HART_OK);
   gpu_ok(gpu->ops->axpby(gpu, y.g, 0.5f, y.g, 0.0f, NULL, n));
   bcompare("axpby in place, b NULL", y, EW_ERR, EW_NMSE);
-  g_assert_cmpint(cpu->ops->add_row(cpu, y.c, a.c, v.c, rows, C), ==, HART_OK);
-  gpu_ok(gpu->ops->add_row(gpu, y.g, a.g, v.g, rows, C));
-  bcompare("add_row", y, EW_ERR, EW_NMSE);
-  g_assert_cmpint(cpu->ops->modulate(cpu, y.c, a.c, sc.c + C, sh.c + 2 * C, rows, C, rpg, ld), ==,
-                  HART_OK);
-  gpu_ok(gpu->ops->modulate(gpu, y.g, a.g, sc.g + C, sh.g + 2 * C, rows, C, rpg, ld));
-  bcompare("modulate", y, EW_ERR, EW_NMSE);
-  g_assert_cmpint(cpu->ops->gated_add(cpu, y.c, sc.c, b.c, rows, C, rpg, ld), ==, HART_OK);
-  gpu_ok(gpu->ops->gated_add(gpu, y.g, sc.g, b.g, rows, C, rpg, ld));
-  bcompare("gated_add", y, EW_ERR, EW_NMSE);
+  /* add_row, modulate and gated_add: row_ops_case (/cuda/row-ops); then fill and copy over y as
+   * axpby left it. */
   /* fill leaves the last 7 values alone: give both backends the same ones first, so that the
-   * exact comparison sees fill alone (gated_add's results differ in their last bits). */
+   * exact comparison sees fill alone (axpby's results may differ in their last bits). */
   gpu_ok(gpu->ops->upload(gpu, y.g, y.c, (size_t)n * sizeof(float)));
   g_assert_cmpint(cpu->ops->fill(cpu, y.c, 2.5f, n - 7), ==, HART_OK);
   gpu_ok(gpu->ops->fill(gpu, y.g, 2.5f, n - 7));
@@ -356,9 +348,6 @@ static void test_elementwise(void)
   bfree(a);
   bfree(b);
   bfree(y);
-  bfree(v);
-  bfree(sc);
-  bfree(sh);
 }
 
 static void test_pool_transpose(void)

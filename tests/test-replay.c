@@ -99,6 +99,17 @@ typedef struct {
   hart_error err;
 } run_state;
 
+/* The case's prompt context, guidance and smoothing as a request (nothing else set). */
+static void case_request(const run_state *s, hart_gen_request *r)
+{
+  memset(r, 0, sizeof *r);
+  r->context = s->rc->context;
+  r->context_mask = s->rc->context_mask;
+  r->position_ids = s->rc->position_ids;
+  r->cfg = s->rc->cfg;
+  r->smooth = s->rc->smooth;
+}
+
 /* lend: give the KV cache room to be lent to the diffusion sampler and the decoder (as the
  * released shapes do by themselves). */
 static gboolean run_case_kv(const replay_case *c, run_state *s, gboolean lend)
@@ -132,12 +143,7 @@ static gboolean run_case_kv(const replay_case *c, run_state *s, gboolean lend)
   s->dumps = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, dumped_free);
   s->rgb = g_malloc0((gsize)(s->rc->B * 3) * (gsize)hart_model_image_size(s->m) *
                      (gsize)hart_model_image_size(s->m));
-  memset(&r, 0, sizeof r);
-  r.context = s->rc->context;
-  r.context_mask = s->rc->context_mask;
-  r.position_ids = s->rc->position_ids;
-  r.cfg = s->rc->cfg;
-  r.smooth = s->rc->smooth;
+  case_request(s, &r);
   r.replay = &s->rc->rp;
   r.dump = collect;
   r.dump_ud = s->dumps;
@@ -545,12 +551,7 @@ static void run_free_request(run_state *s, hart_gen *g, uint8_t *rgb)
 {
   hart_gen_request r;
   hart_gen_times times;
-  memset(&r, 0, sizeof r);
-  r.context = s->rc->context;
-  r.context_mask = s->rc->context_mask;
-  r.position_ids = s->rc->position_ids;
-  r.cfg = s->rc->cfg;
-  r.smooth = s->rc->smooth;
+  case_request(s, &r);
   r.seed = 7;
   r.rgb = rgb;
   if (hart_gen_run(g, &r, &times, &s->err) != HART_OK)
