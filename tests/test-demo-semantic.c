@@ -33,11 +33,11 @@
  * 52/97 = 53.6% in all (the model before it: 41/97, 6 of 62 shapes). It reads the caption's
  * background and where a shape goes, but its transformer often draws a small shape faint or in the
  * wrong colour: the tokenizer alone reconstructs the renderer's pictures of these cases to 52 of
- * 62 shape colours (39 from the discrete tokens alone). The thresholds sit below those measurements, with room
- * for last-bit differences between machines (another summation order can flip a sampled token),
- * and far above chance, so a model that stops reading the caption fails: nine in ten backgrounds
- * must be right, and the whole score must stay at four times chance and near "most". Raise them
- * when a better demo model ships. */
+ * 62 shape colours (39 from the discrete tokens alone). The thresholds sit below those
+ * measurements, with room for last-bit differences between machines (another summation order can
+ * flip a sampled token), and far above chance, so a model that stops reading the caption fails:
+ * nine in ten backgrounds must be right, and the whole score must stay at four times chance and
+ * near "most". Raise them when a better demo model ships. */
 #define MIN_BACKGROUND_PERCENT 90.0
 #define MIN_SCORE_PERCENT 45.0
 
