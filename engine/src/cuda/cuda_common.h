@@ -91,6 +91,21 @@ hart_status cu_graph_end(hart_backend *be, uint64_t key, int keep);
 void cu_graph_reset(hart_backend *be);
 /* fp32 -> fp16 conversion of n values on the stream. */
 hart_status cu_to_half(hart_backend *be, __half *dst, const float *src, int64_t n);
+/* Per-plane and per-row kernels (cuda_image.cu, cuda_dense.cu) take the plane or row from
+ * blockIdx.y, launched in chunks of at most CU_MAX_GRID_Y, and stride over its `per_plane`
+ * elements with 32-bit indices in at most max_bx blocks of CU_PLANE_THREADS. */
+#define CU_PLANE_THREADS 256
+#define CU_MAX_GRID_Y 65535
+static inline dim3 cu_plane_grid(int64_t per_plane, int64_t planes, int64_t max_bx)
+{
+  int64_t bx = (per_plane + CU_PLANE_THREADS - 1) / CU_PLANE_THREADS;
+  if (bx > max_bx)
+    bx = max_bx;
+  if (bx < 1)
+    bx = 1;
+  return dim3((unsigned)bx, (unsigned)(planes < CU_MAX_GRID_Y ? planes : CU_MAX_GRID_Y));
+}
+
 /* Grid size for n elements with `threads` per block, capped for grid-stride loops. */
 static inline unsigned cu_blocks(int64_t n, int threads)
 {

@@ -34,20 +34,12 @@ static const __half *weight_half(hart_backend *be, const hart_bw *w)
 }
 
 /* Row kernels (bias rows, add_row, modulate, gated_add): blockIdx.y is the row (launches of at
- * most ROW_MAX_Y rows, r0 the first), the threads stride over its columns with 32-bit indices.
+ * most CU_MAX_GRID_Y rows, r0 the first), the threads stride over its columns with 32-bit indices.
  * Finding the row and column of a flat index cost two 64-bit divisions per element, which made
  * these passes (and every linear with a bias) several times slower than their memory traffic. */
-#define ROW_THREADS 256
-#define ROW_MAX_Y 65535
-
 static dim3 row_grid(int64_t C, int64_t rows)
 {
-  int64_t bx = (C + ROW_THREADS - 1) / ROW_THREADS;
-  if (bx > 64)
-    bx = 64;
-  if (bx < 1)
-    bx = 1;
-  return dim3((unsigned)bx, (unsigned)(rows < ROW_MAX_Y ? rows : ROW_MAX_Y));
+  return cu_plane_grid(C, rows, 64);
 }
 
 /* Launches kernel(r0, args...) over `rows` rows of C columns; returns from the calling op. */
@@ -55,8 +47,9 @@ static dim3 row_grid(int64_t C, int64_t rows)
   do {                                                                                             \
     if ((C) > INT32_MAX / 2)                                                                       \
       return hart_fail((be)->err, HART_ERR_INVALID_ARGUMENT, "CUDA %s: rows too long", #kernel);   \
-    for (int64_t r0_ = 0; r0_ < (rows) && (C) > 0; r0_ += ROW_MAX_Y) {                             \
-      kernel<<<row_grid((C), (rows)-r0_), ROW_THREADS, 0, cu_p(be)->stream>>>(r0_, __VA_ARGS__);   \
+    for (int64_t r0_ = 0; r0_ < (rows) && (C) > 0; r0_ += CU_MAX_GRID_Y) {                         \
+      kernel<<<row_grid((C), (rows)-r0_), CU_PLANE_THREADS, 0, cu_p(be)->stream>>>(r0_,            \
+                                                                                   __VA_ARGS__);   \
       CU_LAUNCHED(be, #kernel);                                                                    \
     }                                                                                              \
     return HART_OK;                                                                                \

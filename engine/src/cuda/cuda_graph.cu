@@ -21,12 +21,17 @@ static int graphs_enabled(void)
   return !(e != NULL && strcmp(e, "0") == 0);
 }
 
-/* Drops every recording and frees the parked scratch blocks. Not while recording. */
-void cu_graphs_drop(cu_priv *p)
+static void destroy_recordings(cu_priv *p)
 {
   for (int i = 0; i < p->n_graphs; i++)
     cudaGraphExecDestroy(p->graphs[i].exec);
   p->n_graphs = 0;
+}
+
+/* Drops every recording and frees the parked scratch blocks. Not while recording. */
+void cu_graphs_drop(cu_priv *p)
+{
+  destroy_recordings(p);
   if (p->n_graveyard > 0) {
     cudaStreamSynchronize(p->stream); /* queued replays may still read them */
     for (int i = 0; i < p->n_graveyard; i++)
@@ -90,10 +95,9 @@ hart_status cu_graph_end(hart_backend *be, uint64_t key, int keep)
   if (e != cudaSuccess)
     return cu_fail(be, e, "cudaGraphInstantiate");
   if (p->n_graphs == CU_MAX_GRAPHS) {
-    /* Full (another caller's keys): start over rather than track ages. */
-    for (int i = 0; i < p->n_graphs; i++)
-      cudaGraphExecDestroy(p->graphs[i].exec);
-    p->n_graphs = 0;
+    /* Full (another caller's keys): start over rather than track ages. The parked scratch
+     * blocks stay: the recording just made may use them. */
+    destroy_recordings(p);
   }
   p->graphs[p->n_graphs].key = key;
   p->graphs[p->n_graphs].exec = exec;

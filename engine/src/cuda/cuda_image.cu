@@ -22,19 +22,11 @@ extern "C" {
 /* Per-plane kernels (im2col, bias, GroupNorm's apply, nearest x2) take the plane from blockIdx.y
  * and stride over its elements with 32-bit indices, so no element pays for a 64-bit division
  * (those made the decoder's element-wise passes several times slower than their memory traffic).
- * plane_launch() runs `planes` planes in chunks of at most 65535 (the grid's y limit), passing
- * each chunk's first plane. */
-#define PLANE_THREADS 256
-#define PLANE_MAX_Y 65535
-
+ * Their callers launch the planes in chunks of CU_MAX_GRID_Y, passing each chunk's first plane;
+ * up to 1024 x 256 threads per plane, the rest by striding. */
 static dim3 plane_grid(int64_t per_plane, int64_t planes)
 {
-  int64_t bx = (per_plane + PLANE_THREADS - 1) / PLANE_THREADS;
-  if (bx > 1024)
-    bx = 1024; /* the rest by striding: 1024 x 256 threads per plane is plenty */
-  if (bx < 1)
-    bx = 1;
-  return dim3((unsigned)bx, (unsigned)(planes < PLANE_MAX_Y ? planes : PLANE_MAX_Y));
+  return cu_plane_grid(per_plane, planes, 1024);
 }
 
 /* One thread per (input channel = plane, output pixel of the chunk): its k*k column entries, row
@@ -95,9 +87,9 @@ hart_status cu_conv2d(hart_backend *be, float *y, const float *x, const hart_bw 
   if (b != NULL) {
     if (b->data == NULL)
       return hart_fail(be->err, HART_ERR_INTERNAL, "CUDA conv2d: bias not a vector");
-    for (int64_t p0 = 0; p0 < N * Cout; p0 += PLANE_MAX_Y) {
-      k_bias_planes<<<plane_grid(HW, N * Cout - p0), PLANE_THREADS, 0, p->stream>>>(y, b->data, p0,
-                                                                                    Cout, (int)HW);
+    for (int64_t p0 = 0; p0 < N * Cout; p0 += CU_MAX_GRID_Y) {
+      k_bias_planes<<<plane_grid(HW, N * Cout - p0), CU_PLANE_THREADS, 0, p->stream>>>(
+          y, b->data, p0, Cout, (int)HW);
       CU_LAUNCHED(be, "k_bias_planes");
     }
     beta = 1.0f;
@@ -116,8 +108,8 @@ hart_status cu_conv2d(hart_backend *be, float *y, const float *x, const hart_bw 
   for (int64_t n = 0; n < N; n++) {
     for (int64_t y0 = 0; y0 < H; y0 += rows) {
       int64_t nr = H - y0 < rows ? H - y0 : rows, P = nr * W;
-      for (int64_t c0 = 0; c0 < Cin; c0 += PLANE_MAX_Y) {
-        k_im2col<<<plane_grid(P, Cin - c0), PLANE_THREADS, 0, p->stream>>>(
+      for (int64_t c0 = 0; c0 < Cin; c0 += CU_MAX_GRID_Y) {
+        k_im2col<<<plane_grid(P, Cin - c0), CU_PLANE_THREADS, 0, p->stream>>>(
             col, x + n * Cin * HW, c0, (int)H, (int)W, k, (int)y0, (int)P);
         CU_LAUNCHED(be, "k_im2col");
       }
@@ -247,8 +239,8 @@ hart_status cu_groupnorm(hart_backend *be, float *y, const float *x, const hart_
   CU_LAUNCHED(be, "k_gn_partial");
   k_gn_stats<<<cu_blocks(NG, 128), 128, 0, p->stream>>>(stats, part, NG, S, E, eps);
   CU_LAUNCHED(be, "k_gn_stats");
-  for (int64_t p0 = 0; p0 < N * C; p0 += PLANE_MAX_Y) {
-    k_gn_apply<<<plane_grid(HW, N * C - p0), PLANE_THREADS, 0, p->stream>>>(
+  for (int64_t p0 = 0; p0 < N * C; p0 += CU_MAX_GRID_Y) {
+    k_gn_apply<<<plane_grid(HW, N * C - p0), CU_PLANE_THREADS, 0, p->stream>>>(
         y, x, stats, w ? w->data : NULL, b ? b->data : NULL, p0, C, (int)HW, cpg, silu);
     CU_LAUNCHED(be, "k_gn_apply");
   }
@@ -277,8 +269,8 @@ hart_status cu_upsample2x(hart_backend *be, float *y, const float *x, int64_t NC
     return HART_OK;
   if (H * W > INT32_MAX / 8)
     return hart_fail(be->err, HART_ERR_INVALID_ARGUMENT, "CUDA upsample2x: plane too large");
-  for (int64_t p0 = 0; p0 < NC; p0 += PLANE_MAX_Y) {
-    k_upsample2x<<<plane_grid(4 * H * W, NC - p0), PLANE_THREADS, 0, cu_p(be)->stream>>>(
+  for (int64_t p0 = 0; p0 < NC; p0 += CU_MAX_GRID_Y) {
+    k_upsample2x<<<plane_grid(4 * H * W, NC - p0), CU_PLANE_THREADS, 0, cu_p(be)->stream>>>(
         y, x, p0, (int)H, (int)W);
     CU_LAUNCHED(be, "k_upsample2x");
   }
