@@ -16,6 +16,10 @@ if ! "$py" -c "import torch, numpy, PIL, regex" 2>/dev/null; then
   echo "SKIP: /usr/bin/python3 lacks torch/numpy/PIL/regex (apt install python3-torch python3-pil python3-regex)"
   exit 77
 fi
+if [ ! -f "$shared/text/tokenizer.json" ] || [ ! -d "$shared/golden/tiny" ]; then
+  echo "SKIP: the reference data $shared (text/, golden/) is missing"
+  exit 77
+fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 HART="$hart" "$py" "$here/test_data.py"

@@ -10,7 +10,8 @@ code path with more steps. A few steps are enough: a summation whose order chang
 run (PyTorch's threaded CPU backward of x[idx], once in this recipe) changes the weights' last
 bits from the first step on. Identical bytes need the same torch build, thread count and CPU
 instruction set (the BLAS kernels round differently on AVX-512 than on AVX2), which is why the
-README records them for the shipped run. Exits 77 (skip) without Debian's python3-torch.
+README records them for the shipped run. Exits 77 (skip) without Debian's python3-torch or
+the shared/ reference data beside the checkout.
 """
 
 import argparse
@@ -50,6 +51,12 @@ def main():
         import torch  # noqa: F401
     except ImportError as e:
         print(f"SKIP: {e} (apt install python3-torch python3-pil python3-regex)")
+        sys.exit(77)
+    sys.path.insert(0, HERE)
+    import textenc
+
+    if not os.path.exists(textenc.TOKENIZER_JSON):
+        print(f"SKIP: the Qwen2 tokenizer {textenc.TOKENIZER_JSON} (shared/ beside the checkout) is missing")
         sys.exit(77)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
